@@ -1,0 +1,106 @@
+"""Process settings, read once from the environment.
+
+Every replica of the API and the worker reads the same variables; nothing here is per-replica state
+except the listen port. Secrets that must be stable across restarts (API token, encryption key) are
+generated once and kept in the data dir so that a second `make up` finds them again.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+STREAM_NAME = "KEPTN"
+STREAM_SUBJECTS = ["sh.keptn.>"]
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _read_or_create(path: Path, make: Callable[[], str]) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = make()
+    # Write-then-rename so two processes starting at once never read a half-written token.
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(value + "\n")
+    tmp.chmod(0o600)
+    if path.exists():
+        tmp.unlink()
+        return path.read_text().strip()
+    tmp.rename(path)
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    api_host: str
+    api_port: int
+    api_token: str
+    api_token_generated: bool
+    database_url: str
+    secret_key: str
+    temporal_address: str | None  # None: start the embedded dev server
+    temporal_namespace: str
+    temporal_port: int
+    temporal_ui_port: int
+    task_queue: str
+    nats_url: str | None  # None: start the embedded nats-server
+    nats_port: int
+    stream_name: str = STREAM_NAME
+    # JetStream de-duplicates by CloudEvent id within this window; it must outlast any client retry horizon.
+    stream_duplicate_window_s: float = 2 * 3600
+    stream_max_age_s: float = 30 * 24 * 3600
+    max_event_size_kb: int = 64
+    keptn_namespace: str = "keptn"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def effective_temporal_address(self) -> str:
+        return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
+
+    @property
+    def effective_nats_url(self) -> str:
+        return self.nats_url or f"nats://127.0.0.1:{self.nats_port}"
+
+    @property
+    def database_is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def load_settings() -> Settings:
+    data_dir = Path(_env("KEPTN_DATA_DIR", ".data")).resolve()  # type: ignore[arg-type]
+    token = _env("KEPTN_API_TOKEN")
+    generated = token is None
+    if token is None:
+        token = _read_or_create(data_dir / "api-token", lambda: secrets.token_urlsafe(32))
+    secret_key = _env("KEPTN_SECRET_KEY") or _read_or_create(
+        data_dir / "secret.key", lambda: Fernet.generate_key().decode()
+    )
+    return Settings(
+        data_dir=data_dir,
+        api_host=_env("KEPTN_API_HOST", "127.0.0.1"),  # type: ignore[arg-type]
+        api_port=int(_env("KEPTN_API_PORT", "8080")),  # type: ignore[arg-type]
+        api_token=token,
+        api_token_generated=generated,
+        database_url=_env("KEPTN_DATABASE_URL", f"sqlite+aiosqlite:///{data_dir / 'keptn.db'}"),  # type: ignore[arg-type]
+        secret_key=secret_key,
+        temporal_address=_env("TEMPORAL_ADDRESS"),
+        temporal_namespace=_env("TEMPORAL_NAMESPACE", "default"),  # type: ignore[arg-type]
+        temporal_port=int(_env("KEPTN_TEMPORAL_PORT", "7233")),  # type: ignore[arg-type]
+        temporal_ui_port=int(_env("KEPTN_TEMPORAL_UI_PORT", "8233")),  # type: ignore[arg-type]
+        task_queue=_env("KEPTN_TASK_QUEUE", "keptn-control-plane"),  # type: ignore[arg-type]
+        nats_url=_env("NATS_URL"),
+        # 4222 is taken by a system NATS on many machines; the embedded one gets its own port.
+        nats_port=int(_env("KEPTN_NATS_PORT", "4322")),  # type: ignore[arg-type]
+        max_event_size_kb=int(_env("MAX_EVENT_SIZE_KB", "64")),  # type: ignore[arg-type]
+    )
