@@ -8,7 +8,7 @@ from datetime import datetime
 
 @dataclass
 class GitSettings:
-    """What Keptn keeps of a project's upstream. The token/private key are stored encrypted and never returned."""
+    """What Keptn keeps of a project's upstream. Token/private key are stored encrypted and never returned."""
 
     remote_url: str = ""
     user: str = ""
