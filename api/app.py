@@ -38,7 +38,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.cp = ControlPlane(
             settings=settings,
             db=db,
-            projects=ProjectRepository(db),
+            projects=ProjectRepository(db, settings.secret_key),
             resources=ResourceRepository(db),
             secrets=SecretRepository(db, settings.secret_key),
             events=events_repo,

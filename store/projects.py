@@ -108,10 +108,10 @@ class ProjectRepository:
             return (await self._records(session, [project]))[0]
 
     async def list_projects(self, offset: int, limit: int) -> tuple[list[ProjectRecord], int]:
-        """Projects ordered by creation time; returns (page, total count)."""
+        """Projects ordered by name, as Keptn pages them; returns (page, total count)."""
         async with self.db.session() as session:
             total = (await session.execute(select(func.count()).select_from(Project))).scalar_one()
-            q = select(Project).order_by(Project.created_at, Project.name).offset(offset).limit(limit)
+            q = select(Project).order_by(Project.name).offset(offset).limit(limit)
             projects = list((await session.execute(q)).scalars())
             return await self._records(session, projects), total
 
