@@ -1,0 +1,1 @@
+"""NATS JetStream: the durable log of every Keptn CloudEvent (stream, connection, publisher)."""
