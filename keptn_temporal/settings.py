@@ -61,6 +61,9 @@ class Settings:
     stream_duplicate_window_s: float = 2 * 3600
     stream_max_age_s: float = 30 * 24 * 3600
     max_event_size_kb: int = 64
+    # How long a stopping worker lets in-flight activities finish before cancelling them (they are then
+    # retried on another worker). Pod terminationGracePeriodSeconds must exceed it.
+    worker_grace_s: float = 30.0
     keptn_namespace: str = "keptn"
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -103,4 +106,5 @@ def load_settings() -> Settings:
         # 4222 is taken by a system NATS on many machines; the embedded one gets its own port.
         nats_port=int(_env("KEPTN_NATS_PORT", "4322")),  # type: ignore[arg-type]
         max_event_size_kb=int(_env("MAX_EVENT_SIZE_KB", "64")),  # type: ignore[arg-type]
+        worker_grace_s=float(_env("KEPTN_WORKER_GRACE_S", "30")),  # type: ignore[arg-type]
     )

@@ -1,0 +1,1 @@
+"""The Temporal worker process: runs the sequence workflows and their activities."""

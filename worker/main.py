@@ -1,0 +1,125 @@
+"""Worker process wiring: client, task queue, workflows, activities, graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from keptn_temporal.settings import Settings
+from keptn_temporal.temporal_client import connect_client
+from keptn_temporal.versioning import build_id, deployment_config
+
+log = logging.getLogger(__name__)
+
+CONNECT_RETRY_S = 2.0
+FORCE_AFTER_S = 1.0
+
+
+async def _connect_until_stopped(settings: Settings, stop: asyncio.Event) -> Client | None:
+    """Retry the first connect: in a cluster the worker may start before Temporal is reachable, and a
+    crash loop would only add restart back-off to the wait."""
+    while not stop.is_set():
+        try:
+            return await connect_client(settings, identity=f"worker-{os.getpid()}@{build_id()}")
+        except RuntimeError as exc:  # temporalio raises RuntimeError("Failed client connect: ...")
+            log.warning("cannot reach Temporal at %s: %s", settings.effective_temporal_address, exc)
+        try:
+            await asyncio.wait_for(stop.wait(), CONNECT_RETRY_S)
+        except TimeoutError:
+            pass
+    return None
+
+
+async def run_worker(
+    settings: Settings,
+    *,
+    workflows: Sequence[type],
+    activities: Sequence[Callable[..., Any]],
+    stop: asyncio.Event,
+    client: Client | None = None,
+) -> None:
+    """Serve `settings.task_queue` until `stop` is set, then shut down gracefully.
+
+    Shutdown stops polling at once (no new tasks are taken), lets in-flight activities finish for up to
+    `settings.worker_grace_s` and then cancels them; Temporal retries cancelled or lost activities on
+    another worker. Workflow tasks need no grace: their state is in the history, not in this process.
+    Raises if the worker fails on its own (e.g. a fatal poll error), so the process exits non-zero.
+    """
+    if client is None:
+        client = await _connect_until_stopped(settings, stop)
+        if client is None:
+            return
+    worker = Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=list(workflows),
+        activities=list(activities),
+        graceful_shutdown_timeout=timedelta(seconds=settings.worker_grace_s),
+        deployment_config=deployment_config(),
+    )
+    run_task = asyncio.create_task(worker.run(), name="temporal-worker")
+    stop_task = asyncio.create_task(stop.wait(), name="worker-stop")
+    log.info(
+        "worker (build %s) serving task queue %s on %s/%s",
+        build_id(),
+        settings.task_queue,
+        settings.effective_temporal_address,
+        settings.temporal_namespace,
+    )
+    done, _ = await asyncio.wait({run_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+    if run_task in done:
+        stop_task.cancel()
+        run_task.result()  # re-raises the worker's fatal error
+        raise RuntimeError("worker stopped on its own")
+    log.info("stopping: no new tasks; in-flight activities get up to %.0fs", settings.worker_grace_s)
+    await worker.shutdown()
+    await run_task
+    log.info("worker stopped")
+
+
+async def _serve(settings: Settings) -> int:
+    import activities
+    import workflows
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    first_signal_at = 0.0
+
+    def on_signal(signum: int) -> None:
+        nonlocal first_signal_at
+        name = signal.Signals(signum).name
+        if not stop.is_set():
+            log.info("%s received", name)
+            first_signal_at = time.monotonic()
+            stop.set()
+        elif time.monotonic() - first_signal_at > FORCE_AFTER_S:
+            # A second Ctrl-C means "now": in-flight activities are retried elsewhere anyway. (One within
+            # FORCE_AFTER_S is the same Ctrl-C delivered twice, e.g. by a terminal and by `make`.)
+            log.warning("second %s: exiting without waiting", name)
+            os._exit(130)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        await run_worker(
+            settings, workflows=workflows.ALL_WORKFLOWS, activities=activities.ALL_ACTIVITIES, stop=stop
+        )
+    except Exception:
+        log.exception("worker failed")
+        return 1
+    return 0
+
+
+def main(settings: Settings) -> int:
+    """Run the worker in the foreground; returns the exit code. The caller must end the process with
+    os._exit(code): the Temporal SDK can crash during interpreter finalization (notes/temporal.md 4.3)."""
+    return asyncio.run(_serve(settings))
