@@ -13,7 +13,15 @@ import math
 from enum import StrEnum
 
 from nats.js import JetStreamContext
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
 from nats.js.errors import NotFoundError
 
 from keptn_temporal.settings import STREAM_SUBJECTS, Settings
@@ -97,4 +105,47 @@ async def ensure_stream(js: JetStreamContext, settings: Settings) -> StreamChang
     )
     await js.update_stream(updated)
     log.info("stream %s updated: %s", settings.stream_name, "; ".join(diffs))
+    return StreamChange.UPDATED
+
+
+# The control plane's own durable consumer: every replica of the worker binds to it, so each event is handled
+# once (stored in the datastore, routed to its sequence). Keptn's equivalent was shipyard-controller:all-events.
+CONTROL_PLANE_CONSUMER = "keptn-control-plane"
+
+
+def consumer_config(settings: Settings) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=CONTROL_PLANE_CONSUMER,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.EXPLICIT,
+        # A killed replica's unacked events go to another replica after this long.
+        ack_wait=30,
+        # Unlimited: a handler that fails because the database or Temporal is down must be retried until
+        # they are back; undecodable messages are terminated explicitly instead.
+        max_deliver=-1,
+        max_ack_pending=1000,
+        filter_subject="sh.keptn.>",
+    )
+
+
+async def ensure_consumer(js: JetStreamContext, settings: Settings) -> StreamChange:
+    """Create the control-plane consumer if missing, or update the fields we own (migrate only)."""
+    desired = consumer_config(settings)
+    try:
+        info = await js.consumer_info(settings.stream_name, CONTROL_PLANE_CONSUMER)
+    except NotFoundError:
+        await js.add_consumer(settings.stream_name, desired)
+        log.info("consumer %s created", CONTROL_PLANE_CONSUMER)
+        return StreamChange.CREATED
+    current = info.config
+    same = (
+        current.filter_subject == desired.filter_subject
+        and _same_seconds(current.ack_wait, desired.ack_wait)
+        and current.max_deliver == desired.max_deliver
+        and current.max_ack_pending == desired.max_ack_pending
+    )
+    if same:
+        return StreamChange.UNCHANGED
+    await js.add_consumer(settings.stream_name, desired)  # create-or-update of the mutable fields
+    log.info("consumer %s updated", CONTROL_PLANE_CONSUMER)
     return StreamChange.UPDATED

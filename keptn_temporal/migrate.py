@@ -12,7 +12,7 @@ import logging
 from temporalio.client import Client
 
 from eventbus.connection import connect as nats_connect
-from eventbus.stream import ensure_stream
+from eventbus.stream import CONTROL_PLANE_CONSUMER, ensure_consumer, ensure_stream
 from keptn_temporal.settings import Settings
 from keptn_temporal.temporal_client import connect_client, register_search_attributes
 
@@ -33,10 +33,13 @@ async def migrate(settings: Settings, *, temporal_client: Client | None = None) 
 
     nc = await nats_connect(settings.effective_nats_url, "keptn-temporal-migrate", allow_reconnect=False)
     try:
-        change = await ensure_stream(nc.jetstream(), settings)
+        js = nc.jetstream()
+        change = await ensure_stream(js, settings)
+        consumer_change = await ensure_consumer(js, settings)
     finally:
         await nc.close()
     log.info("stream %s: %s", settings.stream_name, change.value)
+    log.info("consumer %s: %s", CONTROL_PLANE_CONSUMER, consumer_change.value)
 
     # The embedded dev server gets the search attributes as start flags; an external Temporal needs them
     # registered through the operator service.

@@ -14,9 +14,13 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from eventbus.consumer import DurableConsumer
+from eventbus.stream import CONTROL_PLANE_CONSUMER
 from keptn_temporal.settings import Settings
 from keptn_temporal.temporal_client import connect_client
 from keptn_temporal.versioning import build_id, deployment_config
+from worker.intake import EventIntake
+from worker.resources import WorkerResources
 
 log = logging.getLogger(__name__)
 
@@ -109,13 +113,32 @@ async def _serve(settings: Settings) -> int:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
+    resources = await WorkerResources.open(settings)
+    intake = DurableConsumer(
+        resources.js,
+        stream=settings.stream_name,
+        durable=CONTROL_PLANE_CONSUMER,
+        handler=EventIntake(resources.events),
+    )
     try:
-        await run_worker(
-            settings, workflows=workflows.ALL_WORKFLOWS, activities=activities.ALL_ACTIVITIES, stop=stop
-        )
+        # Both stop on the same signal: the consumer finishes the batch in hand and acks it, the Temporal
+        # worker lets in-flight activities finish; only then are NATS drained and the database closed.
+        async with asyncio.TaskGroup() as group:
+            group.create_task(intake.run(stop), name="event-intake")
+            group.create_task(
+                run_worker(
+                    settings,
+                    workflows=workflows.ALL_WORKFLOWS,
+                    activities=activities.ALL_ACTIVITIES,
+                    stop=stop,
+                ),
+                name="temporal-worker",
+            )
     except Exception:
         log.exception("worker failed")
         return 1
+    finally:
+        await resources.close()
     return 0
 
 
