@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from keptn.durations import parse_go_duration
@@ -101,7 +101,11 @@ def _parse_time(value: str) -> datetime:
             return parse_keptn_time(value)
         except ValueError:
             pass
-    raise KeptnValidationError(go_parse_error(value, FALLBACK_TIME_LAYOUT))
+    try:
+        # The Go layout also takes what parse_keptn_time does not, e.g. a one-digit hour.
+        return _walk_fallback_layout(value, FALLBACK_TIME_LAYOUT)
+    except _GoParseError as exc:
+        raise KeptnValidationError(str(exc)) from exc
 
 
 # ------------------------------------------------------------------------------------------------
@@ -137,7 +141,9 @@ def go_parse_error(value: str, layout: str = FALLBACK_TIME_LAYOUT) -> str:
     return f"parsing time {_go_quote(value)}: cannot parse"
 
 
-def _walk_fallback_layout(avalue: str, layout: str) -> None:
+def _walk_fallback_layout(avalue: str, layout: str) -> datetime:
+    """Parse like Go's `time.Parse(layout, avalue)` (UTC); raise `_GoParseError` with Go's message."""
+
     def cannot_parse(value_elem: str, layout_elem: str) -> _GoParseError:
         return _GoParseError(
             f"parsing time {_go_quote(avalue)} as {_go_quote(layout)}: "
@@ -149,6 +155,7 @@ def _walk_fallback_layout(avalue: str, layout: str) -> None:
 
     value = avalue
     fields: dict[str, int] = {}
+    micros = 0
     for prefix, element, kind in _FALLBACK_CHUNKS:
         if prefix:
             if not value.startswith(prefix):
@@ -162,11 +169,21 @@ def _walk_fallback_layout(avalue: str, layout: str) -> None:
             raise message(f": {kind} out of range")
         fields[kind] = number
         if kind == "second":
-            value = _skip_fraction(value)
+            micros, value = _fraction(value)
     if value:
         raise message(f": extra text: {_go_quote(value)}")
     if fields["day"] < 1 or fields["day"] > calendar.monthrange(fields["year"], fields["month"])[1]:
         raise message(": day out of range")
+    return datetime(
+        fields["year"],
+        fields["month"],
+        fields["day"],
+        fields["hour"],
+        fields["minute"],
+        fields["second"],
+        micros,
+        tzinfo=UTC,
+    )
 
 
 def _go_number(value: str, kind: str) -> tuple[int, str, bool]:
@@ -190,14 +207,14 @@ def _in_range(kind: str, number: int) -> bool:
     return low <= number <= high
 
 
-def _skip_fraction(value: str) -> str:
-    # Go accepts a fractional second after "05" even when the layout has none.
+def _fraction(value: str) -> tuple[int, str]:
+    """(microseconds, rest): Go accepts a fractional second after "05" even when the layout has none."""
     if len(value) >= 2 and value[0] in ".," and value[1] in "0123456789":
         n = 2
         while n < len(value) and value[n] in "0123456789":
             n += 1
-        return value[n:]
-    return value
+        return int(value[1:n][:6].ljust(6, "0")), value[n:]
+    return 0, value
 
 
 def _go_quote(text: str) -> str:
