@@ -227,3 +227,137 @@ class Invalidation(Base):
     event_id: Mapped[str]
     project: Mapped[str | None]
     time: Mapped[datetime]
+
+
+# --- Sequences (revision 0002) -------------------------------------------------------------------------
+
+
+class SequenceExecution(Base):
+    """One row per sequence execution (one Temporal workflow): Keptn's `SequenceExecution`.
+
+    The indexed columns are copies of fields of `payload` (the whole record as JSON), kept for filtering.
+    `version` only grows: a write with a version not above the stored one is ignored.
+    """
+
+    __tablename__ = "sequence_executions"
+    __table_args__ = (
+        Index("ix_sequence_executions_project_triggered_at", "project", "triggered_at"),
+        Index("ix_sequence_executions_project_keptn_context", "project", "keptn_context"),
+        Index("ix_sequence_executions_triggered_id", "triggered_id"),
+    )
+
+    workflow_id: Mapped[str] = mapped_column(primary_key=True)
+    project: Mapped[str]
+    stage: Mapped[str]
+    service: Mapped[str]
+    sequence: Mapped[str]
+    keptn_context: Mapped[str]
+    triggered_id: Mapped[str]
+    state: Mapped[str]
+    status: Mapped[str]
+    triggered_at: Mapped[datetime]
+    version: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime]
+    payload: Mapped[str]  # JSON of the whole SequenceExecutionRecord
+
+
+class SequenceContext(Base):
+    """One row per (project, keptnContext): what GET /sequence/{project} filters, sorts and pages on.
+
+    Derived from the context's sequence_executions in the transaction that writes one of them.
+    """
+
+    __tablename__ = "sequence_contexts"
+    __table_args__ = (Index("ix_sequence_contexts_project_triggered_at", "project", "triggered_at"),)
+
+    project: Mapped[str] = mapped_column(primary_key=True)
+    keptn_context: Mapped[str] = mapped_column(primary_key=True)
+    name: Mapped[str]  # sequence of the root (earliest) execution
+    service: Mapped[str]
+    triggered_at: Mapped[datetime]  # of the root execution
+    state: Mapped[str]  # Keptn's overall SequenceState.state
+    updated_at: Mapped[datetime]
+
+
+class SequencePause(Base):
+    """A paused keptnContext (stage '' = every stage), for sequences triggered later in that context."""
+
+    __tablename__ = "sequence_pauses"
+
+    project: Mapped[str] = mapped_column(primary_key=True)
+    keptn_context: Mapped[str] = mapped_column(primary_key=True)
+    stage: Mapped[str] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime]
+
+
+class TriggeredEvent(Base):
+    """`.triggered` events (sequence and task) and the workflow that owns them: Keptn's
+    `<project>-triggeredEvents`. Closed rows stay (closed_at set) so late `.started`/`.finished` events can
+    still be routed; only rows with closed_at NULL are open."""
+
+    __tablename__ = "triggered_events"
+    __table_args__ = (
+        Index("ix_triggered_events_type_time", "type", "time"),
+        Index("ix_triggered_events_project_keptn_context", "project", "keptn_context"),
+    )
+
+    event_id: Mapped[str] = mapped_column(primary_key=True)
+    workflow_id: Mapped[str]
+    type: Mapped[str]
+    project: Mapped[str]
+    stage: Mapped[str]
+    service: Mapped[str]
+    keptn_context: Mapped[str]
+    time: Mapped[datetime]
+    opened_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    payload: Mapped[str]  # the CloudEvent's wire JSON
+
+
+# --- Uniform (revision 0002) ---------------------------------------------------------------------------
+
+
+class UniformIntegration(Base):
+    """A registered integration (execution-plane service). Expired when lastseen is older than the TTL."""
+
+    __tablename__ = "uniform_integrations"
+    __table_args__ = (UniqueConstraint("name", "namespace"),)
+
+    id: Mapped[str] = mapped_column(primary_key=True)
+    name: Mapped[str]
+    namespace: Mapped[str]
+    metadata_json: Mapped[str]  # MetaData without lastseen
+    legacy_subscription: Mapped[str | None]  # the deprecated `subscription` object, as posted
+    last_seen: Mapped[datetime] = mapped_column(index=True)
+    created_at: Mapped[datetime]
+
+
+class UniformSubscription(Base):
+    __tablename__ = "uniform_subscriptions"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)  # keeps the order
+    id: Mapped[str] = mapped_column(unique=True)
+    integration_id: Mapped[str] = mapped_column(
+        ForeignKey("uniform_integrations.id", ondelete="CASCADE"), index=True
+    )
+    event: Mapped[str]
+    filter_json: Mapped[str]  # {"projects": [...]|null, "stages": ..., "services": ...}
+
+
+class UniformLog(Base):
+    """Error log entries of integrations (`POST /log`), kept for LOG_TTL."""
+
+    __tablename__ = "uniform_logs"
+    __table_args__ = (
+        Index("ix_uniform_logs_integration_id_time", "integration_id", "time"),
+        {"sqlite_autoincrement": True},
+    )
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    integration_id: Mapped[str]
+    message: Mapped[str]
+    keptn_context: Mapped[str]
+    task: Mapped[str]
+    triggered_id: Mapped[str]
+    time: Mapped[datetime] = mapped_column(index=True)
