@@ -25,11 +25,13 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from keptn.events import KIND_FINISHED, KIND_STARTED, parse_event_type
 from keptn.merge import merge, merge_maps
-from keptn.shipyard import Shipyard
+
+if TYPE_CHECKING:  # only an annotation: keeps yaml out of the workflow sandbox's imports
+    from keptn.shipyard import Shipyard
 
 # ------------------------------------------------------------------------------------------------
 # Results, statuses, states
