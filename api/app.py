@@ -13,7 +13,17 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from api.auth import FailedAuthLimiter
 from api.emitter import EventEmitter
 from api.errors import install_error_handlers
-from api.routes import datastore, events, platform, projects, resources, secrets, statistics
+from api.routes import (
+    datastore,
+    events,
+    platform,
+    projects,
+    resources,
+    secrets,
+    sequences,
+    statistics,
+    uniform,
+)
 from api.state import ControlPlane, Readiness
 from eventbus.connection import connect
 from eventbus.publisher import EventPublisher
@@ -96,7 +106,17 @@ def create_app(settings: Settings) -> FastAPI:
             return JSONResponse(status_code=503, content={"status": "database unavailable"})
         return JSONResponse(content={"status": "OK"})
 
-    for module in (platform, events, projects, resources, datastore, statistics, secrets):
+    for module in (
+        platform,
+        events,
+        projects,
+        resources,
+        datastore,
+        statistics,
+        secrets,
+        sequences,
+        uniform,
+    ):
         for router in module.routers():
             app.include_router(router)
     return app

@@ -1,0 +1,267 @@
+"""shipyard-controller: sequence states, sequence executions and open `.triggered` events under
+`/api/controlPlane/v1`, read from the tables the sequence workflows keep current.
+
+Shapes follow Keptn 1.4.5 (`statehandler.go` + go-utils `SequenceState`, `sequenceexecutionhandler.go` +
+`models.SequenceExecution`, `eventhandler.go GetTriggeredEvents`), including its paging quirks: GET /sequence
+and GET /sequence-execution return everything unless `pageSize` is given and omit zero numbers; GET
+/event/triggered pages by 20 with a string `nextPageKey` ("0" on the last page).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+
+from api.auth import gateway_auth
+from api.errors import KeptnHTTPError
+from api.paging import parse_gin_page
+from api.routes.datastore import parse_time
+from api.state import ControlPlane
+from keptn.events import format_keptn_time
+from store.errors import NotFoundError
+from store.sequences import (
+    ABORTED,
+    FINISHED,
+    PAUSED,
+    TIMED_OUT,
+    SequenceContextRecord,
+    SequenceExecutionRecord,
+    SequenceRepository,
+    TriggeredEventRepository,
+)
+from store.uniform import format_go_time
+
+PREFIX = "/api/controlPlane/v1"
+SCHEMA_VERSION = "1"
+
+
+def sequences(request: Request) -> SequenceRepository:
+    repo = getattr(request.app.state, "sequence_repository", None)
+    if repo is None:
+        cp: ControlPlane = request.app.state.cp
+        repo = request.app.state.sequence_repository = SequenceRepository(cp.db)
+    return repo
+
+
+def triggered_events(request: Request) -> TriggeredEventRepository:
+    repo = getattr(request.app.state, "triggered_event_repository", None)
+    if repo is None:
+        cp: ControlPlane = request.app.state.cp
+        repo = request.app.state.triggered_event_repository = TriggeredEventRepository(cp.db)
+    return repo
+
+
+def parse_int_query(value: str | None, default: int) -> int:
+    if value in (None, ""):
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise KeptnHTTPError(
+            400, f'Invalid request format: strconv.ParseInt: parsing "{value}": invalid syntax'
+        ) from exc
+
+
+async def require_project(request: Request, project: str) -> None:
+    cp: ControlPlane = request.app.state.cp
+    try:
+        await cp.projects.get_project(project)
+    except NotFoundError as exc:
+        raise KeptnHTTPError(404, "project not found") from exc
+
+
+# --- GET /sequence/{project}: Keptn's SequenceState materialized view -------------------------------------
+
+
+def stage_state(record: SequenceExecutionRecord) -> str:
+    """A stage's state as Keptn's view kept it: `triggered` while running, `paused`, and at the end the
+    status of the stage's `<stage>.<sequence>.finished` event (succeeded, errored, aborted, ...)."""
+    if record.state == PAUSED:
+        return PAUSED
+    if record.state in (FINISHED, ABORTED, TIMED_OUT):
+        return record.status or record.state
+    return "triggered"
+
+
+def stage_view(records: list[SequenceExecutionRecord]) -> dict[str, Any]:
+    """One stage of a context; several executions of a stage (e.g. remediation loops) fold into one, the
+    latest one winning as Keptn's view updated the stage entry in place."""
+    latest = records[-1]
+    out: dict[str, Any] = {"name": latest.stage}
+    image = next((r.image for r in reversed(records) if r.image), "")
+    if image:
+        out["image"] = image
+    out["state"] = stage_state(latest)
+    for key, attr in (
+        ("latestEvaluation", "latest_evaluation"),
+        ("latestEvent", "latest_event"),
+        ("latestFailedEvent", "latest_failed_event"),
+    ):
+        value = next((getattr(r, attr) for r in reversed(records) if getattr(r, attr)), None)
+        if value:
+            out[key] = value
+    return out
+
+
+def sequence_state_view(context: SequenceContextRecord) -> dict[str, Any]:
+    executions = context.executions
+    root = executions[0] if executions else None
+    stages: dict[str, list[SequenceExecutionRecord]] = {}
+    for record in executions:
+        stages.setdefault(record.stage, []).append(record)
+    out: dict[str, Any] = {
+        "name": context.name,
+        "service": context.service,
+        "project": context.project,
+        "time": format_keptn_time(context.triggered_at),
+        "shkeptncontext": context.keptn_context,
+        "state": context.state,
+        "stages": [stage_view(records) for records in stages.values()],
+    }
+    if root is not None and root.problem_title:
+        out["problemTitle"] = root.problem_title
+    return out
+
+
+# --- GET /sequence-execution: Keptn's SequenceExecution ------------------------------------------------------
+
+
+def sequence_execution_view(record: SequenceExecutionRecord) -> dict[str, Any]:
+    scope: dict[str, Any] = {"project": record.project, "stage": record.stage, "service": record.service}
+    if record.labels:
+        scope["labels"] = record.labels
+    if record.status:
+        scope["status"] = record.status
+    if record.result:
+        scope["result"] = record.result
+    scope |= {
+        "keptnContext": record.keptn_context,
+        "triggeredId": record.triggered_id,
+        "gitcommitid": record.gitcommitid,
+        "eventType": f"sh.keptn.event.{record.stage}.{record.sequence}.triggered",
+    }
+    return {
+        "_id": record.workflow_id,
+        "schemaVersion": SCHEMA_VERSION,
+        "sequence": {"name": record.sequence, "tasks": record.tasks},
+        "status": {
+            "state": record.state,
+            "stateBeforePause": record.state_before_pause,
+            "previousTasks": record.previous_tasks,
+            "currentTask": {
+                "name": record.current_task,
+                "triggeredID": record.current_task_triggered_id,
+                "events": record.current_task_events,
+            },
+        },
+        "scope": scope,
+        "inputProperties": record.input_properties,
+        "triggeredAt": format_go_time(record.triggered_at),
+    }
+
+
+def routers() -> list[APIRouter]:
+    router = APIRouter(prefix=PREFIX, tags=["Sequence"], dependencies=[Depends(gateway_auth)])
+
+    @router.get("/sequence/{project}", summary="Get the sequence states of a project")
+    async def get_sequence_states(
+        request: Request,
+        project: str,
+        name: str | None = None,
+        state: str | None = None,
+        fromTime: str | None = None,
+        beforeTime: str | None = None,
+        keptnContext: str | None = None,
+        pageSize: str | None = None,
+        nextPageKey: str | None = None,
+    ) -> dict[str, Any]:
+        # Keptn did not check the project: an unknown one simply has no sequences.
+        size = parse_int_query(pageSize, 0)
+        offset = max(parse_int_query(nextPageKey, 0), 0)
+        contexts, total = await sequences(request).list_contexts(
+            project,
+            name=name or None,
+            state=state or None,
+            keptn_contexts=(keptnContext or "").replace(" ", "").split(","),
+            from_time=parse_time(fromTime, "fromTime"),
+            before_time=parse_time(beforeTime, "beforeTime"),
+            offset=offset,
+            limit=size if size > 0 else None,
+        )
+        out: dict[str, Any] = {"states": [sequence_state_view(c) for c in contexts]}
+        if size > 0 and offset + size < total:
+            out["nextPageKey"] = offset + size
+        if total:
+            out["totalCount"] = total
+        return out
+
+    @router.get("/sequence-execution", summary="Get sequence executions")
+    async def get_sequence_executions(
+        request: Request,
+        project: str | None = None,
+        stage: str | None = None,
+        service: str | None = None,
+        name: str | None = None,
+        status: str | None = None,
+        keptnContext: str | None = None,
+        pageSize: str | None = None,
+        nextPageKey: str | None = None,
+    ) -> dict[str, Any]:
+        size = parse_int_query(pageSize, 0)
+        offset = max(parse_int_query(nextPageKey, 0), 0)
+        if not project:
+            raise KeptnHTTPError(400, "Invalid request format: project name must not be empty")
+        await require_project(request, project)
+        records, total = await sequences(request).list(
+            project,
+            name=name or None,
+            state=status or None,
+            stage=stage or None,
+            service=service or None,
+            keptn_context=keptnContext or None,
+            offset=offset,
+            limit=size if size > 0 else None,
+        )
+        out: dict[str, Any] = {}
+        if size > 0 and offset + size < total:
+            out["nextPageKey"] = offset + size
+        if records:
+            out["pageSize"] = len(records)
+        if total:
+            out["totalCount"] = total
+        out["sequenceExecutions"] = [sequence_execution_view(r) for r in records]
+        return out
+
+    @router.get("/event/triggered/{eventType}", summary="Get open .triggered events")
+    async def get_triggered_events(
+        request: Request,
+        eventType: str,
+        project: str | None = None,
+        stage: str | None = None,
+        service: str | None = None,
+        eventID: str | None = None,
+        pageSize: str | None = None,
+        nextPageKey: str | None = None,
+    ) -> dict[str, Any]:
+        page = parse_gin_page(pageSize, nextPageKey)
+        if project:
+            await require_project(request, project)
+        events, total = await triggered_events(request).list_open(
+            eventType,
+            project=project or None,
+            stage=stage or None,
+            service=service or None,
+            event_id=eventID or None,
+            offset=page.offset,
+            limit=page.size,
+            newest_first=True,  # Keptn sorted by time, newest first
+            until=datetime.now(UTC),  # events delayed by triggeredAfter show once they are due
+            existing_projects_only=not project,
+        )
+        out: dict[str, Any] = {"events": events}
+        out |= page.gin_envelope(total)
+        return out
+
+    return [router]
