@@ -14,6 +14,7 @@ from api.auth import FailedAuthLimiter
 from api.emitter import EventEmitter
 from api.errors import install_error_handlers
 from api.routes import (
+    control,
     datastore,
     events,
     platform,
@@ -25,6 +26,7 @@ from api.routes import (
     uniform,
 )
 from api.state import ControlPlane, Readiness
+from api.temporal import LazyTemporalClient
 from eventbus.connection import connect
 from eventbus.publisher import EventPublisher
 from keptn_temporal.settings import Settings
@@ -80,6 +82,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.readiness = Readiness()
     app.state.auth_limiter = FailedAuthLimiter()
+    app.state.temporal = LazyTemporalClient(settings)
     install_error_handlers(app)
 
     @app.get("/api", include_in_schema=False)
@@ -110,6 +113,7 @@ def create_app(settings: Settings) -> FastAPI:
         platform,
         events,
         projects,
+        control,
         resources,
         datastore,
         statistics,

@@ -68,7 +68,7 @@ class DurableConsumer:
             while not stop.is_set():
                 try:
                     msgs = await sub.fetch(self._batch, timeout=self._fetch_timeout_s)
-                except nats.errors.TimeoutError:
+                except TimeoutError:  # nats-py raises both its own and asyncio's TimeoutError here
                     continue
                 except (nats.errors.ConnectionReconnectingError, nats.errors.ConnectionClosedError) as exc:
                     log.warning("consumer %s: %r; retrying", self._durable, exc)

@@ -22,7 +22,7 @@ Messages carry no "provided shipyard file is not valid: " prefix; Keptn's projec
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from collections.abc import Sequence as SequenceABC
 from datetime import timedelta
 from typing import Any
@@ -190,7 +190,12 @@ def builtin_evaluation_sequence() -> Sequence:
 
 
 def _fires(trigger: TriggeredOn, result: str, last_task_name: str | None) -> bool:
-    match = trigger.match
+    return selector_fires(trigger.match, result, last_task_name)
+
+
+def selector_fires(match: Mapping[str, str] | None, result: str, last_task_name: str | None) -> bool:
+    """Whether a `triggeredOn` entry with selector `match` fires for a sequence that ended with `result`
+    after running `last_task_name` (BEHAVIOR.md b.4 step 8)."""
     if match is None:
         return result in DEFAULT_TRIGGER_RESULTS
     # Go looks up a missing key as "", so an empty result matches a selector that lacks the key.

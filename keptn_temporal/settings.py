@@ -15,6 +15,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
+from keptn.durations import parse_go_duration
+
 STREAM_NAME = "KEPTN"
 STREAM_SUBJECTS = ["sh.keptn.>"]
 
@@ -38,6 +40,11 @@ def _read_or_create(path: Path, make: Callable[[], str]) -> str:
         return path.read_text().strip()
     tmp.rename(path)
     return value
+
+
+def _duration_s(text: str) -> float:
+    """Keptn's settings are Go durations ("10m", "1h30m")."""
+    return parse_go_duration(text).total_seconds()
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,10 @@ class Settings:
     # How long a stopping worker lets in-flight activities finish before cancelling them (they are then
     # retried on another worker). Pod terminationGracePeriodSeconds must exceed it.
     worker_grace_s: float = 30.0
+    # Keptn's TASK_STARTED_WAIT_DURATION: a task nobody answers times the sequence out.
+    task_started_wait_s: float = 600.0
+    # Our fix of Keptn #7407: a task that was started but never finished also times out (approvals excepted).
+    task_finished_wait_s: float = 3 * 3600.0
     keptn_namespace: str = "keptn"
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -107,4 +118,6 @@ def load_settings() -> Settings:
         nats_port=int(_env("KEPTN_NATS_PORT", "4322")),  # type: ignore[arg-type]
         max_event_size_kb=int(_env("MAX_EVENT_SIZE_KB", "64")),  # type: ignore[arg-type]
         worker_grace_s=float(_env("KEPTN_WORKER_GRACE_S", "30")),  # type: ignore[arg-type]
+        task_started_wait_s=_duration_s(_env("TASK_STARTED_WAIT_DURATION", "10m")),  # type: ignore[arg-type]
+        task_finished_wait_s=_duration_s(_env("TASK_FINISHED_WAIT_DURATION", "3h")),  # type: ignore[arg-type]
     )

@@ -14,13 +14,17 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.sequence import SequenceActivities
 from eventbus.consumer import DurableConsumer
 from eventbus.stream import CONTROL_PLANE_CONSUMER
 from keptn_temporal.settings import Settings
 from keptn_temporal.temporal_client import connect_client
 from keptn_temporal.versioning import build_id, deployment_config
+from store.projects import ProjectRepository
+from store.resources import ResourceRepository
 from worker.intake import EventIntake
 from worker.resources import WorkerResources
+from worker.routing import SequenceRouter
 
 log = logging.getLogger(__name__)
 
@@ -114,13 +118,24 @@ async def _serve(settings: Settings) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
     resources = await WorkerResources.open(settings)
-    intake = DurableConsumer(
-        resources.js,
-        stream=settings.stream_name,
-        durable=CONTROL_PLANE_CONSUMER,
-        handler=EventIntake(resources.events),
-    )
     try:
+        client = await _connect_until_stopped(settings, stop)
+        if client is None:
+            return 0
+        engine = SequenceActivities(resources, client)
+        router = SequenceRouter(
+            settings,
+            client,
+            ResourceRepository(resources.db),
+            engine.sequences,
+            engine.triggered,
+        )
+        intake = DurableConsumer(
+            resources.js,
+            stream=settings.stream_name,
+            durable=CONTROL_PLANE_CONSUMER,
+            handler=EventIntake(resources.events, ProjectRepository(resources.db), router),
+        )
         # Both stop on the same signal: the consumer finishes the batch in hand and acks it, the Temporal
         # worker lets in-flight activities finish; only then are NATS drained and the database closed.
         async with asyncio.TaskGroup() as group:
@@ -129,8 +144,9 @@ async def _serve(settings: Settings) -> int:
                 run_worker(
                     settings,
                     workflows=workflows.ALL_WORKFLOWS,
-                    activities=activities.ALL_ACTIVITIES,
+                    activities=[*activities.ALL_ACTIVITIES, *engine.all()],
                     stop=stop,
+                    client=client,
                 ),
                 name="temporal-worker",
             )

@@ -4,5 +4,7 @@ Modules here must be side-effect free at import: the workflow sandbox re-imports
 """
 
 from workflows.health import ControlPlanePingWorkflow
+from workflows.lane import LaneWorkflow
+from workflows.sequence import SequenceWorkflow
 
-ALL_WORKFLOWS: list[type] = [ControlPlanePingWorkflow]
+ALL_WORKFLOWS: list[type] = [ControlPlanePingWorkflow, SequenceWorkflow, LaneWorkflow]
