@@ -90,7 +90,7 @@ class DurableConsumer:
                 return await self._js.pull_subscribe_bind(durable=self._durable, stream=self._stream)
             except (
                 nats.js.errors.NotFoundError,
-                nats.errors.TimeoutError,
+                TimeoutError,
                 nats.errors.NoRespondersError,
             ) as exc:
                 log.warning(
