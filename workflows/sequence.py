@@ -217,9 +217,15 @@ class SequenceWorkflow:
                 status="aborted", result="pass", message="", trigger_next=False, state=rules.STATE_ABORTED
             )
         elif outcome == rules.STATE_TIMED_OUT:
+            # Keptn's timeoutSequence only completes the sequence: no triggeredOn follow-up runs, not even a
+            # rollback whose selector matches the timeout's result `fail`.
             await self._close_triggered(open_ids)
             await self._finish(
-                status="errored", result="fail", message=self.status.message, state=rules.STATE_TIMED_OUT
+                status="errored",
+                result="fail",
+                message=self.status.message,
+                trigger_next=False,
+                state=rules.STATE_TIMED_OUT,
             )
         else:
             status = last.status if last else "succeeded"
