@@ -71,6 +71,10 @@ class Settings:
     # How long a stopping worker lets in-flight activities finish before cancelling them (they are then
     # retried on another worker). Pod terminationGracePeriodSeconds must exceed it.
     worker_grace_s: float = 30.0
+    # Workflows kept in the worker's cache (Temporal's sticky execution). 0 turns the cache off: every
+    # workflow task then replays from history — slower, but no task ever waits for a dead worker's sticky
+    # queue to time out (Temporal's time-skipping test server does not reroute those).
+    worker_cached_workflows: int = 1000
     # Keptn's TASK_STARTED_WAIT_DURATION: a task nobody answers times the sequence out.
     task_started_wait_s: float = 600.0
     # Our fix of Keptn #7407: a task that was started but never finished also times out (approvals excepted).
@@ -118,6 +122,7 @@ def load_settings() -> Settings:
         nats_port=int(_env("KEPTN_NATS_PORT", "4322")),  # type: ignore[arg-type]
         max_event_size_kb=int(_env("MAX_EVENT_SIZE_KB", "64")),  # type: ignore[arg-type]
         worker_grace_s=float(_env("KEPTN_WORKER_GRACE_S", "30")),  # type: ignore[arg-type]
+        worker_cached_workflows=int(_env("KEPTN_WORKER_CACHED_WORKFLOWS", "1000")),  # type: ignore[arg-type]
         task_started_wait_s=_duration_s(_env("TASK_STARTED_WAIT_DURATION", "10m")),  # type: ignore[arg-type]
         task_finished_wait_s=_duration_s(_env("TASK_FINISHED_WAIT_DURATION", "3h")),  # type: ignore[arg-type]
     )

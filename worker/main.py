@@ -72,6 +72,7 @@ async def run_worker(
         workflows=list(workflows),
         activities=list(activities),
         graceful_shutdown_timeout=timedelta(seconds=settings.worker_grace_s),
+        max_cached_workflows=settings.worker_cached_workflows,
         deployment_config=deployment_config(),
     )
     run_task = asyncio.create_task(worker.run(), name="temporal-worker")
