@@ -167,6 +167,9 @@ class SequenceWorkflow:
         """Wait until the task is finished; None, or the outcome that ended the wait (aborted | timedOut)."""
         started_deadline = sent_at + timedelta(seconds=self.input.task_started_timeout_s)
         first_started_at = None
+        # Whether the state shows the pause. Compared with `self.paused` rather than with its value at the
+        # last wait: a pause that arrived while the task's .triggered was being sent must show too.
+        shown_paused = self.status.state == rules.STATE_PAUSED
         while True:
             execution = self.task
             assert execution is not None
@@ -174,6 +177,11 @@ class SequenceWorkflow:
                 return rules.STATE_ABORTED
             if execution.is_finished():
                 return None
+            if self.paused != shown_paused:
+                # A running task is not interrupted by a pause (Keptn); the state shows it at once.
+                shown_paused = self.paused
+                await self._set_state(rules.STATE_PAUSED if self.paused else self._running_state(task))
+                continue
             now = workflow.now()
             if not execution.started and not execution.finished:
                 remaining: timedelta | None = started_deadline - now
@@ -187,20 +195,17 @@ class SequenceWorkflow:
             if remaining is not None and remaining <= timedelta(0):
                 self.status.message = why
                 return rules.STATE_TIMED_OUT
-            seen, paused = self.task_events_seen, self.paused
+            seen = self.task_events_seen
             try:
                 await workflow.wait_condition(
-                    lambda seen=seen, paused=paused: (
-                        self.aborted or self.task_events_seen != seen or self.paused != paused
+                    lambda seen=seen, shown=shown_paused: (
+                        self.aborted or self.task_events_seen != seen or self.paused != shown
                     ),
                     timeout=remaining,
                 )
             except TimeoutError:
                 self.status.message = why
                 return rules.STATE_TIMED_OUT
-            if self.paused != paused and not self.aborted:
-                # A running task is not interrupted by a pause (Keptn); the state shows it at once.
-                await self._set_state(rules.STATE_PAUSED if self.paused else self._running_state(task))
 
     @staticmethod
     def _running_state(task: TaskDefinition) -> str:
