@@ -46,7 +46,7 @@ class DurableConsumer:
         stream: str,
         durable: str,
         handler: EventHandler,
-        batch: int = 10,
+        batch: int = 50,
         fetch_timeout_s: float = 1.0,
         retry_delay_s: float = 2.0,
     ) -> None:
@@ -74,8 +74,7 @@ class DurableConsumer:
                     log.warning("consumer %s: %r; retrying", self._durable, exc)
                     await asyncio.sleep(self._retry_delay_s)
                     continue
-                for msg in msgs:
-                    await self._handle(msg)
+                await self._handle_batch(msgs)
         finally:
             # Unsubscribing before the connection drains avoids nats-py's drain hang after a timed-out
             # fetch (notes/nats-and-rollouts.md §2.1 row 16).
@@ -105,11 +104,28 @@ class DurableConsumer:
                 pass
         return None
 
-    async def _handle(self, msg: Msg) -> None:
-        try:
-            event = decode_event(msg.data)
-        except PoisonMessage as exc:
-            log.error("consumer %s: dropping stream message %s: %s", self._durable, _seq(msg), exc)
+    async def _handle_batch(self, msgs: list[Msg]) -> None:
+        """Events of different keptnContexts are handled concurrently — one slow context, or a burst of
+        sequence triggers, must not hold back the answers of running tasks — while the events of one context
+        keep their stream order."""
+        by_context: dict[str, list[tuple[Msg, dict[str, Any] | PoisonMessage]]] = {}
+        for msg in msgs:
+            try:
+                event: dict[str, Any] | PoisonMessage = decode_event(msg.data)
+            except PoisonMessage as exc:
+                event = exc
+            key = "" if isinstance(event, PoisonMessage) else str(event.get("shkeptncontext") or event["id"])
+            by_context.setdefault(key, []).append((msg, event))
+
+        async def in_order(group: list[tuple[Msg, dict[str, Any] | PoisonMessage]]) -> None:
+            for msg, event in group:
+                await self._handle(msg, event)
+
+        await asyncio.gather(*(in_order(group) for group in by_context.values()))
+
+    async def _handle(self, msg: Msg, event: dict[str, Any] | PoisonMessage) -> None:
+        if isinstance(event, PoisonMessage):
+            log.error("consumer %s: dropping stream message %s: %s", self._durable, _seq(msg), event)
             await msg.term()
             return
         try:
