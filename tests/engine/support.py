@@ -190,10 +190,19 @@ async def state_of(stack: Stack, project: str, context: str) -> str | None:
 
 
 async def wait_state(stack: Stack, project: str, context: str, state: str, timeout_s: float = 20.0) -> None:
-    async def probe() -> bool:
-        return await state_of(stack, project, context) == state
+    """Wait until GET /sequence/{project} shows the context in `state`."""
+    seen: list[Any] = []
 
-    await eventually(probe, f"sequence {context} in state {state}", timeout_s)
+    async def probe() -> bool:
+        seen[:] = await stack.sequence_states(project, context)
+        return bool(seen) and seen[0]["state"] == state
+
+    try:
+        await eventually(probe, f"sequence {context} in state {state}", timeout_s)
+    except AssertionError as exc:
+        raise AssertionError(
+            f"{exc}; GET /sequence: {seen}; executions: {await executions(stack, project, context)}"
+        ) from None
 
 
 async def executions(stack: Stack, project: str, context: str) -> list[dict[str, Any]]:

@@ -149,7 +149,12 @@ async def test_a_started_task_is_not_cut_off_by_the_started_timeout(stack: Stack
             finished = only(
                 await stack.wait_for(project, context, "sh.keptn.event.staging.delivery.finished")
             )
-    assert finished["data"]["result"] == "pass"
+            assert finished["data"]["result"] == "pass"
+            # Production follows; it is not part of this scenario and must not outlive the test.
+            await stack.wait_for(project, context, "sh.keptn.event.deployment.triggered", count=2)
+            r = await stack.control(project, context, "abort")
+            assert r.status_code == 200, r.text
+            await wait_state(stack, project, context, "aborted")
 
 
 async def _any(received: list[dict[str, Any]]) -> dict[str, Any] | None:
