@@ -38,6 +38,20 @@ def decode_event(data: bytes) -> dict[str, Any]:
     return event
 
 
+def ordering_key(event: dict[str, Any]) -> str:
+    """Events with the same key are handled in stream order: those of one keptnContext, and the sequence
+    triggers (`sh.keptn.event.<stage>.<sequence>.triggered`) of one project/stage/service. The latter is what
+    keeps the sequence queue of a service first in, first out (Keptn's dispatcher ordered by trigger time):
+    the router queues a sequence in its lane when it handles the trigger, so triggers of one lane handled
+    concurrently would queue in any order."""
+    event_type = str(event.get("type") or "")
+    parts = event_type.split(".")
+    if len(parts) == 6 and event_type.startswith("sh.keptn.event.") and parts[5] == "triggered":
+        data = event.get("data") if isinstance(event.get("data"), dict) else {}
+        return f"lane:{data.get('project')}/{parts[3]}/{data.get('service')}"
+    return str(event.get("shkeptncontext") or event["id"])
+
+
 class DurableConsumer:
     def __init__(
         self,
@@ -107,14 +121,14 @@ class DurableConsumer:
     async def _handle_batch(self, msgs: list[Msg]) -> None:
         """Events of different keptnContexts are handled concurrently — one slow context, or a burst of
         sequence triggers, must not hold back the answers of running tasks — while the events of one context
-        keep their stream order."""
+        (and the sequence triggers of one service, see `ordering_key`) keep their stream order."""
         by_context: dict[str, list[tuple[Msg, dict[str, Any] | PoisonMessage]]] = {}
         for msg in msgs:
             try:
                 event: dict[str, Any] | PoisonMessage = decode_event(msg.data)
             except PoisonMessage as exc:
                 event = exc
-            key = "" if isinstance(event, PoisonMessage) else str(event.get("shkeptncontext") or event["id"])
+            key = "" if isinstance(event, PoisonMessage) else ordering_key(event)
             by_context.setdefault(key, []).append((msg, event))
 
         async def in_order(group: list[tuple[Msg, dict[str, Any] | PoisonMessage]]) -> None:
