@@ -33,11 +33,15 @@ from keptn_temporal.settings import Settings
 from store.errors import NotFoundError
 from store.resources import ResourceRepository
 from store.sequences import SequenceRepository, TriggeredEventRepository
+from workflows.lane import LaneWorkflow
 from workflows.messages import (
+    LaneRequest,
+    LaneState,
     NextSequence,
     SequenceInput,
     TaskDefinition,
     TaskEventSignal,
+    lane_id,
     sequence_workflow_id,
 )
 from workflows.sequence import SequenceWorkflow
@@ -159,6 +163,19 @@ class SequenceRouter:
             )
         except WorkflowAlreadyStartedError:
             log.info("sequence %s already started (redelivered trigger %s)", workflow_id, event["id"])
+            return
+        if tasks is not None and not inp.paused:
+            # Queue it for its lane here, in stream order: the workflows' own `acquire` would reach the lane in
+            # whatever order their first activities happen to run, and break FIFO for sequences triggered
+            # close together. A paused sequence takes no place until it is resumed (it asks for it then).
+            await self.client.start_workflow(
+                LaneWorkflow.run,
+                LaneState(),
+                id=lane_id(project, stage, service),
+                task_queue=self.settings.task_queue,
+                start_signal="acquire",
+                start_signal_args=[LaneRequest(workflow_id=workflow_id)],
+            )
 
     async def deliver_task_event(self, event: dict[str, Any]) -> None:
         triggered_id = event.get("triggeredid")

@@ -1,8 +1,10 @@
 """A lane: the FIFO queue of sequences for one project/stage/service, granting one at a time.
 
 Keptn ran a dispatcher loop over a database every 10 s; here the lane is a small workflow that sequences
-signal. A sequence asks with `acquire` (through an activity, as signal-with-start creates the lane when
-needed), the lane answers `lane_granted` to the head of the queue, and the holder gives the lane back with
+signal. A sequence is queued with `acquire` when the router starts it, in the order of the KEPTN stream —
+that is the FIFO order, as Keptn's was by trigger time — and asks again with `acquire` from the workflow
+(through an activity; signal-with-start creates the lane when needed, and a repeated `acquire` from the holder
+is answered with another grant). The lane answers `lane_granted` to the head of the queue, and the holder gives the lane back with
 `release` — when it finishes, or while it waits for an approval (Keptn's waitingForApproval does not block).
 `release` from a queued sequence withdraws it (abort or pause of a waiting sequence).
 """
@@ -30,11 +32,17 @@ class LaneWorkflow:
     @workflow.init
     def __init__(self, state: LaneState) -> None:
         self.s = state
+        self.regrant = False
 
     @workflow.run
     async def run(self, state: LaneState) -> None:
         grants_this_run = 0
         while True:
+            if self.regrant:
+                self.regrant = False
+                if self.s.holder is not None:
+                    await self._send(self.s.holder, "lane_granted")
+                continue
             if self.s.holder is None and self.s.queue:
                 await self._grant(self.s.queue.pop(0))
                 grants_this_run += 1
@@ -56,7 +64,8 @@ class LaneWorkflow:
             holder = self.s.holder
             try:
                 await workflow.wait_condition(
-                    lambda holder=holder: self.s.holder != holder, timeout=HOLDER_CHECK_INTERVAL
+                    lambda holder=holder: self.s.holder != holder or self.regrant,
+                    timeout=HOLDER_CHECK_INTERVAL,
                 )
             except TimeoutError:
                 if holder is not None and not await self._alive(holder):
@@ -82,8 +91,11 @@ class LaneWorkflow:
 
     @workflow.signal
     def acquire(self, req: LaneRequest) -> None:
-        # Idempotent: the activity that sends this may be retried.
-        if req.workflow_id != self.s.holder and req.workflow_id not in self.s.queue:
+        # Idempotent: the activity that sends this may be retried. The router queues a sequence when it is
+        # triggered, so the grant can reach the sequence before it asks; the holder asking is answered again.
+        if req.workflow_id == self.s.holder:
+            self.regrant = True
+        elif req.workflow_id not in self.s.queue:
             self.s.queue.append(req.workflow_id)
 
     @workflow.signal

@@ -290,6 +290,10 @@ class SequenceWorkflow:
         me = workflow.info().workflow_id
         lane = lane_id(self.input.project, self.input.stage, self.input.service)
         while True:
+            if self.paused or self.aborted:
+                # The router queued this sequence when it was triggered: give the place back (a paused or
+                # aborted sequence must not hold the lane, nor be granted it).
+                await self._signal_lane_release(lane, me)
             await self._wait_while_paused()
             if self.aborted:
                 return False
