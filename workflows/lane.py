@@ -73,9 +73,14 @@ class LaneWorkflow:
                     self.s.holder = None
 
     async def _grant(self, workflow_id: str) -> None:
+        # The holder is set before the grant is sent: an `acquire` or `release` from the sequence arriving
+        # while the signal is on its way must see it as the holder — not queue it a second time (it would be
+        # granted the lane again later, e.g. while it waits for an approval).
+        self.s.holder = workflow_id
         if await self._send(workflow_id, "lane_granted"):
-            self.s.holder = workflow_id
             self.s.granted += 1
+        elif self.s.holder == workflow_id:
+            self.s.holder = None
 
     async def _alive(self, workflow_id: str) -> bool:
         return await self._send(workflow_id, "lane_check")
