@@ -52,7 +52,6 @@ class SequenceActivities:
     @activity.defn(name="record_sequence")
     async def record_sequence(self, record: dict[str, Any]) -> None:
         fields = dict(record)
-        fields.pop("tasks", None)
         fields["triggered_at"] = _time(fields.get("triggered_at", ""))
         await self.sequences.save(SequenceExecutionRecord(**fields))
 
