@@ -129,3 +129,4 @@ async def test_repeated_started_and_finished_of_one_executor_count_once(stack: S
         ).json()["sequenceExecutions"]
     )
     assert [t["name"] for t in execution["status"]["previousTasks"]] == ["deployment", "test"]
+    assert [t["name"] for t in execution["sequence"]["tasks"]] == ["deployment", "test"]
