@@ -35,6 +35,8 @@ from store.events import EventRepository
 from store.projects import ProjectRepository
 from store.resources import ResourceRepository
 from store.secrets import SecretRepository
+from store.sequences import SequenceRepository, TriggeredEventRepository
+from store.uniform import IntegrationRepository, LogRepository
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,10 @@ def create_app(settings: Settings) -> FastAPI:
             resources=ResourceRepository(db),
             secrets=SecretRepository(db, settings.secret_key),
             events=events_repo,
+            sequences=SequenceRepository(db),
+            triggered=TriggeredEventRepository(db),
+            integrations=IntegrationRepository(db),
+            logs=LogRepository(db),
             emitter=EventEmitter(EventPublisher(js, settings.stream_name), events_repo),
             readiness=app.state.readiness,
         )

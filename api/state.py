@@ -11,6 +11,8 @@ from store.events import EventRepository
 from store.projects import ProjectRepository
 from store.resources import ResourceRepository
 from store.secrets import SecretRepository
+from store.sequences import SequenceRepository, TriggeredEventRepository
+from store.uniform import IntegrationRepository, LogRepository
 
 
 @dataclass
@@ -34,5 +36,9 @@ class ControlPlane:
     resources: ResourceRepository
     secrets: SecretRepository
     events: EventRepository
+    sequences: SequenceRepository
+    triggered: TriggeredEventRepository
+    integrations: IntegrationRepository
+    logs: LogRepository
     emitter: EventEmitter
     readiness: Readiness

@@ -18,7 +18,6 @@ from keptn.events import format_keptn_time, keptn_context_from
 from keptn.sequence import STATE_ABORTED, STATE_FINISHED, STATE_TIMED_OUT
 from store.errors import NotFoundError
 from store.records import EventQuery
-from store.sequences import SequenceRepository
 from workflows.messages import ControlSignal
 
 CONTROL_STATES = ("pause", "resume", "abort")
@@ -41,7 +40,7 @@ def routers() -> list[APIRouter]:
             await cp.projects.get_project(project)
         except NotFoundError as exc:
             raise KeptnHTTPError(404, "project not found") from exc
-        sequences = SequenceRepository(cp.db)
+        sequences = cp.sequences
         executions = await sequences.by_context(project, keptnContext, stage)
         if not executions:
             _, known = await cp.events.query(EventQuery(project=project, keptn_context=keptnContext, limit=1))

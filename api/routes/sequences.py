@@ -28,8 +28,6 @@ from store.sequences import (
     TIMED_OUT,
     SequenceContextRecord,
     SequenceExecutionRecord,
-    SequenceRepository,
-    TriggeredEventRepository,
 )
 from store.uniform import format_go_time
 
@@ -37,20 +35,8 @@ PREFIX = "/api/controlPlane/v1"
 SCHEMA_VERSION = "1"
 
 
-def sequences(request: Request) -> SequenceRepository:
-    repo = getattr(request.app.state, "sequence_repository", None)
-    if repo is None:
-        cp: ControlPlane = request.app.state.cp
-        repo = request.app.state.sequence_repository = SequenceRepository(cp.db)
-    return repo
-
-
-def triggered_events(request: Request) -> TriggeredEventRepository:
-    repo = getattr(request.app.state, "triggered_event_repository", None)
-    if repo is None:
-        cp: ControlPlane = request.app.state.cp
-        repo = request.app.state.triggered_event_repository = TriggeredEventRepository(cp.db)
-    return repo
+def _cp(request: Request) -> ControlPlane:
+    return request.app.state.cp
 
 
 def parse_int_query(value: str | None, default: int) -> int:
@@ -180,7 +166,7 @@ def routers() -> list[APIRouter]:
         # Keptn did not check the project: an unknown one simply has no sequences.
         size = parse_int_query(pageSize, 0)
         offset = max(parse_int_query(nextPageKey, 0), 0)
-        contexts, total = await sequences(request).list_contexts(
+        contexts, total = await _cp(request).sequences.list_contexts(
             project,
             name=name or None,
             state=state or None,
@@ -214,7 +200,7 @@ def routers() -> list[APIRouter]:
         if not project:
             raise KeptnHTTPError(400, "Invalid request format: project name must not be empty")
         await require_project(request, project)
-        records, total = await sequences(request).list(
+        records, total = await _cp(request).sequences.list(
             project,
             name=name or None,
             state=status or None,
@@ -248,7 +234,7 @@ def routers() -> list[APIRouter]:
         page = parse_gin_page(pageSize, nextPageKey)
         if project:
             await require_project(request, project)
-        events, total = await triggered_events(request).list_open(
+        events, total = await _cp(request).triggered.list_open(
             eventType,
             project=project or None,
             stage=stage or None,

@@ -24,7 +24,7 @@ from api.errors import KeptnHTTPError
 from api.state import ControlPlane
 from eventbus.integrations import sync_integration_consumer
 from keptn.events import parse_keptn_time
-from store.uniform import IntegrationRepository, LogRepository, UniformValidationError
+from store.uniform import UniformValidationError
 
 log = logging.getLogger(__name__)
 
@@ -36,20 +36,8 @@ INTEGRATION_NOT_FOUND = "uniform integration not found"
 _GO_TYPES = {dict: "object", list: "array", str: "string", bool: "bool", int: "number", float: "number"}
 
 
-def integrations(request: Request) -> IntegrationRepository:
-    repo = getattr(request.app.state, "uniform_integrations", None)
-    if repo is None:
-        cp: ControlPlane = request.app.state.cp
-        repo = request.app.state.uniform_integrations = IntegrationRepository(cp.db)
-    return repo
-
-
-def logs(request: Request) -> LogRepository:
-    repo = getattr(request.app.state, "uniform_logs", None)
-    if repo is None:
-        cp: ControlPlane = request.app.state.cp
-        repo = request.app.state.uniform_logs = LogRepository(cp.db)
-    return repo
+def _cp(request: Request) -> ControlPlane:
+    return request.app.state.cp
 
 
 def _go_type(value: Any) -> str:
@@ -135,7 +123,7 @@ async def sync_consumer(request: Request, integration_id: str) -> None:
         log.warning("NATS not connected; the consumer of integration %s is updated later", integration_id)
         return
     try:
-        integration = await integrations(request).get(integration_id)
+        integration = await _cp(request).integrations.get(integration_id)
     except Exception:
         log.warning("could not read integration %s", integration_id, exc_info=True)
         return
@@ -182,7 +170,7 @@ def routers() -> list[APIRouter]:
         stage: str | None = None,
         service: str | None = None,
     ) -> list[dict[str, Any]]:
-        return await integrations(request).list(
+        return await _cp(request).integrations.list(
             id=id, name=name, namespace=namespace, project=project, stage=stage, service=service
         )
 
@@ -191,7 +179,7 @@ def routers() -> list[APIRouter]:
         body = await read_bound_json(request, "models.Integration")
         check_integration(body)
         try:
-            integration_id, created = await integrations(request).register(body)
+            integration_id, created = await _cp(request).integrations.register(body)
         except UniformValidationError as exc:
             raise KeptnHTTPError(400, exc.message) from exc
         await sync_consumer(request, integration_id)
@@ -201,19 +189,19 @@ def routers() -> list[APIRouter]:
     async def unregister(request: Request, integration_id: str) -> dict[str, Any]:
         # Keptn answered 200 for unknown ids too. The durable consumer stays: a re-registering executor
         # continues where it stopped.
-        await integrations(request).delete(integration_id)
+        await _cp(request).integrations.delete(integration_id)
         return {}
 
     @router.put("/uniform/registration/{integration_id}/ping", summary="Heartbeat of an integration")
     async def ping(request: Request, integration_id: str) -> dict[str, Any]:
-        integration = await integrations(request).ping(integration_id)
+        integration = await _cp(request).integrations.ping(integration_id)
         if integration is None:
             raise KeptnHTTPError(404, INTEGRATION_NOT_FOUND)
         return integration
 
     @router.get("/uniform/registration/{integration_id}/subscription", summary="List subscriptions")
     async def list_subscriptions(request: Request, integration_id: str) -> list[dict[str, Any]]:
-        subscriptions = await integrations(request).get_subscriptions(integration_id)
+        subscriptions = await _cp(request).integrations.get_subscriptions(integration_id)
         if subscriptions is None:
             raise KeptnHTTPError(404, NO_DOCUMENTS)
         return subscriptions
@@ -227,7 +215,7 @@ def routers() -> list[APIRouter]:
         body = await read_bound_json(request, "models.EventSubscription")
         check_subscription(body)
         try:
-            subscription_id = await integrations(request).create_subscription(integration_id, body)
+            subscription_id = await _cp(request).integrations.create_subscription(integration_id, body)
         except UniformValidationError as exc:
             raise KeptnHTTPError(400, exc.message) from exc
         if subscription_id is None:
@@ -239,7 +227,7 @@ def routers() -> list[APIRouter]:
         "/uniform/registration/{integration_id}/subscription/{subscription_id}", summary="Get a subscription"
     )
     async def get_subscription(request: Request, integration_id: str, subscription_id: str) -> dict[str, Any]:
-        subscription = await integrations(request).get_subscription(integration_id, subscription_id)
+        subscription = await _cp(request).integrations.get_subscription(integration_id, subscription_id)
         if subscription is None:
             raise KeptnHTTPError(404, NO_DOCUMENTS)
         return subscription
@@ -255,7 +243,7 @@ def routers() -> list[APIRouter]:
         body = await read_bound_json(request, "models.EventSubscription")
         check_subscription(body)
         try:
-            found = await integrations(request).update_subscription(integration_id, subscription_id, body)
+            found = await _cp(request).integrations.update_subscription(integration_id, subscription_id, body)
         except UniformValidationError as exc:
             raise KeptnHTTPError(400, exc.message) from exc
         if not found:
@@ -270,7 +258,7 @@ def routers() -> list[APIRouter]:
     async def delete_subscription(
         request: Request, integration_id: str, subscription_id: str
     ) -> dict[str, Any]:
-        if not await integrations(request).delete_subscription(integration_id, subscription_id):
+        if not await _cp(request).integrations.delete_subscription(integration_id, subscription_id):
             raise KeptnHTTPError(404, NO_DOCUMENTS)
         await sync_consumer(request, integration_id)
         return {}
@@ -297,7 +285,7 @@ def routers() -> list[APIRouter]:
                 except ValueError as exc:
                     raise KeptnHTTPError(400, f'parsing time "{entry["time"]}": {exc}') from exc
         if entries:
-            await logs(request).add(entries)
+            await _cp(request).logs.add(entries)
         return {}
 
     @router.get("/log", summary="Get error logs of integrations")
@@ -311,7 +299,7 @@ def routers() -> list[APIRouter]:
     ) -> dict[str, Any]:
         size = parse_int_query(pageSize, 0)
         offset = max(parse_int_query(nextPageKey, 0), 0)
-        entries, total = await logs(request).list(
+        entries, total = await _cp(request).logs.list(
             integration_id=integrationId or None,
             from_time=parse_log_time(fromTime, "fromTime"),
             before_time=parse_log_time(beforeTime, "beforeTime"),
