@@ -9,11 +9,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from store.sequences import SequenceExecutionRecord, SequenceRepository, TriggeredEventRepository
 from temporalio import activity
 from temporalio.client import Client
 
 from keptn.events import parse_keptn_time
+from store.sequences import SequenceExecutionRecord, SequenceRepository, TriggeredEventRepository
 from worker.resources import WorkerResources
 from workflows.lane import LaneWorkflow
 from workflows.messages import EmitRequest, LaneAcquire, LaneRequest, LaneState
