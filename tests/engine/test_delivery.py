@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.engine.harness import Executor, Reply, Stack, replying
+from tests.engine.harness import Reply, Stack, replying
+from tests.engine.support import ScopedExecutor
 from tests.fixtures.databases import unique_name
 
 SHIPYARD = """apiVersion: spec.keptn.sh/0.2.3
@@ -30,9 +31,14 @@ async def test_single_stage_delivery_runs_tasks_in_order(stack: Stack) -> None:
     await stack.create_project(project, SHIPYARD)
     await stack.create_service(project, "carts")
     async with (
-        Executor(stack, "deployment") as deploy,
-        Executor(stack, "test") as tester,
-        Executor(stack, "evaluation", replying(Reply(data={"evaluation": {"result": "pass", "score": 100}}))),
+        ScopedExecutor(stack, "deployment", project) as deploy,
+        ScopedExecutor(stack, "test", project) as tester,
+        ScopedExecutor(
+            stack,
+            "evaluation",
+            project,
+            replying(Reply(data={"evaluation": {"result": "pass", "score": 100}})),
+        ),
     ):
         context = await stack.trigger(
             project, "dev", "delivery", "carts", configurationChange={"values": {"image": "carts:1"}}

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.engine.harness import Executor, Reply, Stack, replying
+from tests.engine.harness import Reply, Stack, replying
+from tests.engine.support import ScopedExecutor
 from tests.engine.test_delivery import SHIPYARD
 from tests.fixtures.databases import unique_name
 
@@ -15,7 +16,9 @@ async def test_triggered_evaluation_runs_the_builtin_sequence(stack: Stack) -> N
     await stack.create_service(project, "carts")
     path = f"{CP}/project/{project}/stage/hardening/service/carts/evaluation"
     lighthouse = replying(Reply(data={"evaluation": {"result": "pass", "score": 100}}))
-    async with Executor(stack, "evaluation", lighthouse, name="lighthouse-service") as executor:
+    async with ScopedExecutor(
+        stack, "evaluation", project, lighthouse, name="lighthouse-service"
+    ) as executor:
         r = await stack.api.post(path, json={"timeframe": "5m", "labels": {"run": "1"}})
         assert r.status_code == 200, r.text
         context = r.json()["keptnContext"]

@@ -10,7 +10,8 @@ from typing import Any
 
 from eventbus.integrations import consumer_name
 from keptn_temporal.search_attributes import KEPTN_PROJECT
-from tests.engine.harness import Executor, Reply, Stack, replying
+from tests.engine.harness import Reply, Stack, replying
+from tests.engine.support import ScopedExecutor
 from tests.engine.test_delivery import SHIPYARD
 from tests.fixtures.databases import unique_name
 
@@ -47,9 +48,11 @@ async def test_cp_connector_style_integration_over_core_nats(stack: Stack) -> No
     )
     assert [s["event"] for s in subscriptions] == ["sh.keptn.event.deployment.triggered"]
     async with (
-        Executor(stack, "deployment", replying(Reply(data={"deployment": {"image": "carts:2"}}))),
-        Executor(stack, "test"),
-        Executor(stack, "evaluation"),
+        ScopedExecutor(
+            stack, "deployment", project, replying(Reply(data={"deployment": {"image": "carts:2"}}))
+        ),
+        ScopedExecutor(stack, "test", project),
+        ScopedExecutor(stack, "evaluation", project),
     ):
         context = await stack.trigger(project, "dev", "delivery", "carts")
         finished = await stack.wait_for(project, context, "sh.keptn.event.dev.delivery.finished")
@@ -79,7 +82,7 @@ async def test_integration_that_was_down_gets_missed_events_from_its_durable_con
     await register(stack, name, "sh.keptn.event.deployment.triggered", project)
 
     # The executor is down while the task is triggered...
-    async with Executor(stack, "test"), Executor(stack, "evaluation"):
+    async with ScopedExecutor(stack, "test", project), ScopedExecutor(stack, "evaluation", project):
         context = await stack.trigger(project, "dev", "delivery", "carts")
         await stack.wait_for(project, context, "sh.keptn.event.deployment.triggered")
 
