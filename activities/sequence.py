@@ -12,9 +12,11 @@ from typing import Any
 from temporalio import activity
 from temporalio.client import Client
 
+from eventbus.publisher import EventPublisher
 from keptn.events import parse_keptn_time
+from store.db import Database
+from store.events import EventRepository
 from store.sequences import SequenceExecutionRecord, SequenceRepository, TriggeredEventRepository
-from worker.resources import WorkerResources
 from workflows.lane import LaneWorkflow
 from workflows.messages import EmitRequest, LaneAcquire, LaneRequest, LaneState
 
@@ -26,12 +28,33 @@ def _time(value: str) -> datetime:
         return datetime.now(UTC)
 
 
+async def join_lane(client: Client, task_queue: str, lane: str, workflow_id: str) -> None:
+    """Signal-with-start: queue `workflow_id` in the lane, starting the lane workflow if it is idle-closed."""
+    await client.start_workflow(
+        LaneWorkflow.run,
+        LaneState(),
+        id=lane,
+        task_queue=task_queue,
+        start_signal="acquire",
+        start_signal_args=[LaneRequest(workflow_id=workflow_id)],
+    )
+
+
 class SequenceActivities:
-    def __init__(self, resources: WorkerResources, client: Client) -> None:
-        self.resources = resources
+    def __init__(
+        self,
+        db: Database,
+        publisher: EventPublisher,
+        events: EventRepository,
+        client: Client,
+        task_queue: str,
+    ) -> None:
+        self.publisher = publisher
+        self.events = events
         self.client = client
-        self.sequences = SequenceRepository(resources.db)
-        self.triggered = TriggeredEventRepository(resources.db)
+        self.task_queue = task_queue
+        self.sequences = SequenceRepository(db)
+        self.triggered = TriggeredEventRepository(db)
 
     @activity.defn(name="emit_event")
     async def emit_event(self, req: EmitRequest) -> None:
@@ -39,8 +62,8 @@ class SequenceActivities:
         # find the sequence.
         if req.open_for_workflow:
             await self.triggered.open(req.event, req.open_for_workflow)
-        await self.resources.publisher.publish(req.event)
-        await self.resources.events.add(req.event)
+        await self.publisher.publish(req.event)
+        await self.events.add(req.event)
         for triggered_id in req.close_triggered:
             await self.triggered.close(triggered_id)
 
@@ -57,15 +80,7 @@ class SequenceActivities:
 
     @activity.defn(name="acquire_lane")
     async def acquire_lane(self, req: LaneAcquire) -> None:
-        # Signal-with-start: joins the lane's queue, starting the lane workflow if it is idle-closed.
-        await self.client.start_workflow(
-            LaneWorkflow.run,
-            LaneState(),
-            id=req.lane_id,
-            task_queue=self.resources.settings.task_queue,
-            start_signal="acquire",
-            start_signal_args=[LaneRequest(workflow_id=req.workflow_id)],
-        )
+        await join_lane(self.client, self.task_queue, req.lane_id, req.workflow_id)
 
     def all(self) -> list[Any]:
         return [self.emit_event, self.close_triggered, self.record_sequence, self.acquire_lane]

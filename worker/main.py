@@ -123,7 +123,9 @@ async def _serve(settings: Settings) -> int:
         client = await _connect_until_stopped(settings, stop)
         if client is None:
             return 0
-        engine = SequenceActivities(resources, client)
+        engine = SequenceActivities(
+            resources.db, resources.publisher, resources.events, client, settings.task_queue
+        )
         router = SequenceRouter(
             settings,
             client,

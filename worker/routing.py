@@ -18,6 +18,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.sequence import join_lane
 from keptn.events import parse_event_type
 from keptn.sequence import SHIPYARD_UNAVAILABLE_MESSAGE, sequence_start_error
 from keptn.shipyard import Shipyard, ShipyardError, parse_shipyard
@@ -33,10 +34,7 @@ from keptn_temporal.settings import Settings
 from store.errors import NotFoundError
 from store.resources import ResourceRepository
 from store.sequences import SequenceRepository, TriggeredEventRepository
-from workflows.lane import LaneWorkflow
 from workflows.messages import (
-    LaneRequest,
-    LaneState,
     NextSequence,
     SequenceInput,
     TaskDefinition,
@@ -168,13 +166,8 @@ class SequenceRouter:
             # Queue it for its lane here, in stream order: the workflows' own `acquire` would reach the lane in
             # whatever order their first activities happen to run, and break FIFO for sequences triggered
             # close together. A paused sequence takes no place until it is resumed (it asks for it then).
-            await self.client.start_workflow(
-                LaneWorkflow.run,
-                LaneState(),
-                id=lane_id(project, stage, service),
-                task_queue=self.settings.task_queue,
-                start_signal="acquire",
-                start_signal_args=[LaneRequest(workflow_id=workflow_id)],
+            await join_lane(
+                self.client, self.settings.task_queue, lane_id(project, stage, service), workflow_id
             )
 
     async def deliver_task_event(self, event: dict[str, Any]) -> None:

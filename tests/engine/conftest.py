@@ -74,7 +74,9 @@ async def stack(
         await ensure_consumer(js, settings)
         resources = await WorkerResources.open(settings)
         client = temporal_env.client
-        engine = SequenceActivities(resources, client)
+        engine = SequenceActivities(
+            resources.db, resources.publisher, resources.events, client, settings.task_queue
+        )
         router = SequenceRouter(
             settings, client, ResourceRepository(resources.db), engine.sequences, engine.triggered
         )
