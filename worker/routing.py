@@ -160,8 +160,9 @@ class SequenceRouter:
                 task_timeout=timedelta(seconds=10),
             )
         except WorkflowAlreadyStartedError:
+            # A redelivered trigger. Joining the lane again is harmless (the lane ignores a sequence it knows,
+            # and a closed one cannot be granted) and covers a crash between the start and the join.
             log.info("sequence %s already started (redelivered trigger %s)", workflow_id, event["id"])
-            return
         if tasks is not None and not inp.paused:
             # Queue it for its lane here, in stream order: the workflows' own `acquire` would reach the lane in
             # whatever order their first activities happen to run, and break FIFO for sequences triggered
