@@ -77,3 +77,39 @@ def parse_swagger_int(value: str | None, name: str, *, default: int, minimum: in
 def parse_swagger_page(page_size: str | None, next_page_key: str | None, *, maximum: int) -> Page:
     size = parse_swagger_int(page_size, "pageSize", default=20, minimum=1, maximum=maximum)
     return Page(offset=_offset(next_page_key), size=size)
+
+
+def _go_int(value: str | None) -> int:
+    if value in (None, ""):
+        return 0
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise KeptnHTTPError(
+            400, f'Invalid request format: strconv.ParseInt: parsing "{value}": invalid syntax'
+        ) from exc
+
+
+@dataclass(frozen=True)
+class UnboundedPage:
+    """shipyard-controller's sequence, execution and log lists: everything when `pageSize` is absent, and
+    every number of the answer is omitempty (nextPageKey is a number here)."""
+
+    offset: int
+    size: int  # 0: no limit
+
+    @property
+    def limit(self) -> int | None:
+        return self.size or None
+
+    def envelope(self, total: int) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.size and self.offset + self.size < total:
+            out["nextPageKey"] = self.offset + self.size
+        if total:
+            out["totalCount"] = total
+        return out
+
+
+def parse_unbounded_page(page_size: str | None, next_page_key: str | None) -> UnboundedPage:
+    return UnboundedPage(offset=max(_go_int(next_page_key), 0), size=max(_go_int(page_size), 0))

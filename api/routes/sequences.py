@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Request
 
 from api.auth import gateway_auth
 from api.errors import KeptnHTTPError
-from api.paging import parse_gin_page
+from api.paging import parse_gin_page, parse_unbounded_page
 from api.routes.datastore import parse_time
 from api.state import ControlPlane
 from keptn.events import format_keptn_time
@@ -37,17 +37,6 @@ SCHEMA_VERSION = "1"
 
 def _cp(request: Request) -> ControlPlane:
     return request.app.state.cp
-
-
-def parse_int_query(value: str | None, default: int) -> int:
-    if value in (None, ""):
-        return default
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise KeptnHTTPError(
-            400, f'Invalid request format: strconv.ParseInt: parsing "{value}": invalid syntax'
-        ) from exc
 
 
 async def require_project(request: Request, project: str) -> None:
@@ -164,8 +153,7 @@ def routers() -> list[APIRouter]:
         nextPageKey: str | None = None,
     ) -> dict[str, Any]:
         # Keptn did not check the project: an unknown one simply has no sequences.
-        size = parse_int_query(pageSize, 0)
-        offset = max(parse_int_query(nextPageKey, 0), 0)
+        page = parse_unbounded_page(pageSize, nextPageKey)
         contexts, total = await _cp(request).sequences.list_contexts(
             project,
             name=name or None,
@@ -173,15 +161,10 @@ def routers() -> list[APIRouter]:
             keptn_contexts=(keptnContext or "").replace(" ", "").split(","),
             from_time=parse_time(fromTime, "fromTime"),
             before_time=parse_time(beforeTime, "beforeTime"),
-            offset=offset,
-            limit=size if size > 0 else None,
+            offset=page.offset,
+            limit=page.limit,
         )
-        out: dict[str, Any] = {"states": [sequence_state_view(c) for c in contexts]}
-        if size > 0 and offset + size < total:
-            out["nextPageKey"] = offset + size
-        if total:
-            out["totalCount"] = total
-        return out
+        return {"states": [sequence_state_view(c) for c in contexts], **page.envelope(total)}
 
     @router.get("/sequence-execution", summary="Get sequence executions")
     async def get_sequence_executions(
@@ -195,8 +178,7 @@ def routers() -> list[APIRouter]:
         pageSize: str | None = None,
         nextPageKey: str | None = None,
     ) -> dict[str, Any]:
-        size = parse_int_query(pageSize, 0)
-        offset = max(parse_int_query(nextPageKey, 0), 0)
+        page = parse_unbounded_page(pageSize, nextPageKey)
         if not project:
             raise KeptnHTTPError(400, "Invalid request format: project name must not be empty")
         await require_project(request, project)
@@ -207,16 +189,12 @@ def routers() -> list[APIRouter]:
             stage=stage or None,
             service=service or None,
             keptn_context=keptnContext or None,
-            offset=offset,
-            limit=size if size > 0 else None,
+            offset=page.offset,
+            limit=page.limit,
         )
-        out: dict[str, Any] = {}
-        if size > 0 and offset + size < total:
-            out["nextPageKey"] = offset + size
+        out: dict[str, Any] = page.envelope(total)
         if records:
             out["pageSize"] = len(records)
-        if total:
-            out["totalCount"] = total
         out["sequenceExecutions"] = [sequence_execution_view(r) for r in records]
         return out
 

@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 
 from api.auth import gateway_auth
 from api.errors import KeptnHTTPError
+from api.paging import parse_unbounded_page
 from api.state import ControlPlane
 from eventbus.integrations import sync_integration_consumer
 from keptn.events import parse_keptn_time
@@ -133,17 +134,6 @@ async def sync_consumer(request: Request, integration_id: str) -> None:
     await sync_integration_consumer(
         nc, cp.settings.stream_name, integration["name"], integration["subscriptions"]
     )
-
-
-def parse_int_query(value: str | None, default: int) -> int:
-    if value in (None, ""):
-        return default
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise KeptnHTTPError(
-            400, f'Invalid request format: strconv.ParseInt: parsing "{value}": invalid syntax'
-        ) from exc
 
 
 def parse_log_time(value: str | None, name: str) -> datetime | None:
@@ -297,23 +287,15 @@ def routers() -> list[APIRouter]:
         pageSize: str | None = None,
         nextPageKey: str | None = None,
     ) -> dict[str, Any]:
-        size = parse_int_query(pageSize, 0)
-        offset = max(parse_int_query(nextPageKey, 0), 0)
+        page = parse_unbounded_page(pageSize, nextPageKey)
         entries, total = await _cp(request).logs.list(
             integration_id=integrationId or None,
             from_time=parse_log_time(fromTime, "fromTime"),
             before_time=parse_log_time(beforeTime, "beforeTime"),
-            offset=offset,
-            limit=size if size > 0 else None,
+            offset=page.offset,
+            limit=page.limit,
         )
-        # Keptn's PaginationResult: every number omitempty, pageSize never set, no limit without pageSize.
-        out: dict[str, Any] = {}
-        if size > 0 and offset + size < total:
-            out["nextPageKey"] = offset + size
-        if total:
-            out["totalCount"] = total
-        out["logs"] = entries
-        return out
+        return {**page.envelope(total), "logs": entries}
 
     @router.delete("/log", summary="Not available (Keptn's gateway refused it)")
     async def delete_logs() -> None:
