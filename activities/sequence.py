@@ -12,6 +12,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.client import Client
 
+from eventbus.emitter import EventEmitter
 from eventbus.publisher import EventPublisher
 from keptn.events import parse_keptn_time
 from store.db import Database
@@ -49,8 +50,7 @@ class SequenceActivities:
         client: Client,
         task_queue: str,
     ) -> None:
-        self.publisher = publisher
-        self.events = events
+        self.emitter = EventEmitter(publisher, events)
         self.client = client
         self.task_queue = task_queue
         self.sequences = SequenceRepository(db)
@@ -62,8 +62,7 @@ class SequenceActivities:
         # find the sequence.
         if req.open_for_workflow:
             await self.triggered.open(req.event, req.open_for_workflow)
-        await self.publisher.publish(req.event)
-        await self.events.add(req.event)
+        await self.emitter.emit(req.event)
         for triggered_id in req.close_triggered:
             await self.triggered.close(triggered_id)
 

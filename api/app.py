@@ -11,7 +11,6 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from api.auth import FailedAuthLimiter
-from api.emitter import EventEmitter
 from api.errors import install_error_handlers
 from api.routes import (
     control,
@@ -28,6 +27,7 @@ from api.routes import (
 from api.state import ControlPlane, Readiness
 from api.temporal import LazyTemporalClient
 from eventbus.connection import connect
+from eventbus.emitter import EventEmitter
 from eventbus.publisher import EventPublisher
 from keptn_temporal.settings import Settings
 from store.db import Database

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from api.emitter import EventEmitter
+from eventbus.emitter import EventEmitter
 from keptn_temporal.settings import Settings
 from store.db import Database
 from store.events import EventRepository

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
+from keptn.events import format_unix_nanos
 from keptn.shipyard import parse_shipyard
 from store.records import GitSettings, ProjectRecord, ServiceRecord, StageRecord
 
 
-def unix_nanos(dt: datetime) -> str:
-    # Keptn keeps creationDate (and lastEventTypes times) as Unix nanoseconds in a string.
-    return str(int(dt.timestamp() * 1_000_000) * 1000)
-
-
 def service_view(service: ServiceRecord) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "creationDate": unix_nanos(service.created_at),
+        "creationDate": format_unix_nanos(service.created_at),
         "openRemediations": None,
         "serviceName": service.name,
     }
@@ -58,7 +53,7 @@ def git_credentials_view(git: GitSettings) -> dict[str, Any]:
 def project_view(project: ProjectRecord) -> dict[str, Any]:
     parents = parent_stages_of(project)
     out: dict[str, Any] = {
-        "creationDate": unix_nanos(project.created_at),
+        "creationDate": format_unix_nanos(project.created_at),
         "projectName": project.name,
         "shipyard": project.shipyard,
         "shipyardVersion": project.shipyard_version,

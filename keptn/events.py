@@ -53,6 +53,11 @@ def _as_utc(dt: datetime) -> datetime:
     return dt.astimezone(UTC)
 
 
+def format_unix_nanos(dt: datetime) -> str:
+    """Keptn's other time format (creationDate, lastEventTypes): Unix nanoseconds in a string."""
+    return str(int(_as_utc(dt).timestamp() * 1_000_000) * 1000)
+
+
 def format_keptn_time(dt: datetime) -> str:
     """`2006-01-02T15:04:05.000Z`: UTC, milliseconds truncated (Go's Format truncates, it never rounds)."""
     u = _as_utc(dt)

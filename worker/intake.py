@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from keptn.events import parse_keptn_time
+from keptn.events import format_unix_nanos, parse_keptn_time
 from store.events import EventRepository
 from store.projects import ProjectRepository
 from worker.routing import SequenceRouter
@@ -19,7 +19,7 @@ from worker.routing import SequenceRouter
 
 def _unix_nanos(time: str) -> str:
     try:
-        return str(int(parse_keptn_time(time).timestamp() * 1_000_000) * 1000)
+        return format_unix_nanos(parse_keptn_time(time))
     except (ValueError, TypeError):
         return ""
 

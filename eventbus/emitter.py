@@ -8,14 +8,21 @@ id: JetStream drops the duplicate and the store insert is idempotent, so nothing
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from eventbus.publisher import EventPublisher
-from store.events import EventRepository
+
+
+class EventStore(Protocol):
+    """store.events.EventRepository, seen from here (eventbus/ does not depend on store/)."""
+
+    async def add(self, event: dict[str, Any]) -> bool: ...
 
 
 class EventEmitter:
-    def __init__(self, publisher: EventPublisher, events: EventRepository) -> None:
+    """Used by the API (events it accepts or announces) and by the sequence activities (events they send)."""
+
+    def __init__(self, publisher: EventPublisher, events: EventStore) -> None:
         self.publisher = publisher
         self.events = events
 
