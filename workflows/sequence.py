@@ -40,8 +40,22 @@ with workflow.unsafe.imports_passed_through():
 SOURCE = rules.SHIPYARD_CONTROLLER_SOURCE
 APPROVAL = rules.APPROVAL_TASK
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
+# Activities heartbeat (activities/heartbeat.py): a worker killed mid-activity is noticed within this, and the
+# activity is retried on another worker, instead of after the whole start-to-close timeout.
+ACTIVITY_HEARTBEAT = timedelta(seconds=3)
 # I/O failures (database or NATS briefly away) are retried until they succeed: giving up would lose the event.
 ACTIVITY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
+
+
+async def _io(activity: str, arg: Any) -> None:
+    """Run one of the sequence's I/O activities (activities/sequence.py), retried until it succeeds."""
+    await workflow.execute_activity(
+        activity,
+        arg,
+        start_to_close_timeout=ACTIVITY_TIMEOUT,
+        heartbeat_timeout=ACTIVITY_HEARTBEAT,
+        retry_policy=ACTIVITY_RETRY,
+    )
 
 
 @dataclass
@@ -299,12 +313,7 @@ class SequenceWorkflow:
                 return False
             self.granted = False
             await self._set_state(rules.STATE_WAITING)
-            await workflow.execute_activity(
-                "acquire_lane",
-                LaneAcquire(lane_id=lane, workflow_id=me),
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-                retry_policy=ACTIVITY_RETRY,
-            )
+            await _io("acquire_lane", LaneAcquire(lane_id=lane, workflow_id=me))
             await workflow.wait_condition(lambda: self.granted or self.aborted or self.paused)
             if self.granted and not self.aborted and not self.paused:
                 self.holding_lane = True
@@ -352,23 +361,19 @@ class SequenceWorkflow:
         self, event: dict[str, Any], *, open_for_workflow: bool = False, close: list[str] | None = None
     ) -> None:
         self._note_event(event)
-        await workflow.execute_activity(
+        await _io(
             "emit_event",
             EmitRequest(
                 event=event,
                 open_for_workflow=workflow.info().workflow_id if open_for_workflow else "",
                 close_triggered=[c for c in close or [] if c],
             ),
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=ACTIVITY_RETRY,
         )
 
     async def _close_triggered(self, ids: list[str]) -> None:
         ids = [i for i in ids if i]
         if ids:
-            await workflow.execute_activity(
-                "close_triggered", ids, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=ACTIVITY_RETRY
-            )
+            await _io("close_triggered", ids)
 
     def _note_event(self, event: dict[str, Any]) -> None:
         ref = {"id": event.get("id", ""), "type": event.get("type", ""), "time": event.get("time", "")}
@@ -430,9 +435,7 @@ class SequenceWorkflow:
                 for t in inp.tasks or []
             ],
         }
-        await workflow.execute_activity(
-            "record_sequence", record, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=ACTIVITY_RETRY
-        )
+        await _io("record_sequence", record)
 
     # ---- messages -----------------------------------------------------------------------------------------
 
