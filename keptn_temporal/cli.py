@@ -4,6 +4,8 @@
     migrate   database schema + JetStream stream (+ search attributes on an external Temporal)
     api       one API replica
     worker    one Temporal worker
+    rollout   move the worker deployment's current version (upgrade / downgrade)
+    replay    replay workflow histories against this build's workflow code
     temporal  just the embedded Temporal dev server (debugging)
     nats      just the embedded nats-server (debugging)
 
@@ -62,6 +64,18 @@ def _cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     return worker_main(settings)
 
 
+def _cmd_rollout(settings: Settings, args: argparse.Namespace) -> int:
+    from keptn_temporal import rollout
+
+    return rollout.main(settings, args)
+
+
+def _cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
+    from keptn_temporal import replay
+
+    return replay.main(settings, args)
+
+
 def _cmd_server(which: str) -> Callable[[Settings, argparse.Namespace], int]:
     def run(settings: Settings, args: argparse.Namespace) -> int:
         from keptn_temporal import stack
@@ -85,6 +99,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("api", help="run one API replica").set_defaults(func=_cmd_api)
     sub.add_parser("worker", help="run one Temporal worker").set_defaults(func=_cmd_worker)
+    rollout = sub.add_parser("rollout", help="move the current worker version forward or back")
+    from keptn_temporal import rollout as rollout_module
+
+    rollout_module.add_arguments(rollout)
+    rollout.set_defaults(func=_cmd_rollout)
+    replay = sub.add_parser("replay", help="replay histories (files or a visibility query) on this build")
+    from keptn_temporal import replay as replay_module
+
+    replay_module.add_arguments(replay)
+    replay.set_defaults(func=_cmd_replay)
     sub.add_parser("temporal", help="run only the embedded Temporal dev server").set_defaults(
         func=_cmd_server("temporal")
     )

@@ -75,6 +75,12 @@ class Settings:
     # workflow task then replays from history — slower, but no task ever waits for a dead worker's sticky
     # queue to time out (Temporal's time-skipping test server does not reroute those).
     worker_cached_workflows: int = 1000
+    # When a worker makes its build the deployment's current version: always | bootstrap | never
+    # (worker/main.py `_promote`). `up` runs one worker and says always; rollouts of several say never.
+    worker_promote: str = "bootstrap"
+    # KEPTN_WORKER_VERSIONING=false runs unversioned workers: only for Temporal servers without Worker
+    # Deployments (the time-skipping test server). Never mix versioned and unversioned workers on one queue.
+    worker_versioning: bool = True
     # Keptn's TASK_STARTED_WAIT_DURATION: a task nobody answers times the sequence out.
     task_started_wait_s: float = 600.0
     # Our fix of Keptn #7407: a task that was started but never finished also times out (approvals excepted).
@@ -93,6 +99,12 @@ class Settings:
     @property
     def database_is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def _promote_policy(value: str) -> str:
+    if value not in ("always", "bootstrap", "never"):
+        raise ValueError(f"KEPTN_WORKER_PROMOTE must be always, bootstrap or never, not {value!r}")
+    return value
 
 
 def load_settings() -> Settings:
@@ -123,6 +135,8 @@ def load_settings() -> Settings:
         max_event_size_kb=int(_env("MAX_EVENT_SIZE_KB", "64")),  # type: ignore[arg-type]
         worker_grace_s=float(_env("KEPTN_WORKER_GRACE_S", "30")),  # type: ignore[arg-type]
         worker_cached_workflows=int(_env("KEPTN_WORKER_CACHED_WORKFLOWS", "1000")),  # type: ignore[arg-type]
+        worker_versioning=_env("KEPTN_WORKER_VERSIONING", "true").lower() not in ("0", "false", "no", "off"),  # type: ignore[union-attr]
+        worker_promote=_promote_policy(_env("KEPTN_WORKER_PROMOTE", "bootstrap")),  # type: ignore[arg-type]
         task_started_wait_s=_duration_s(_env("TASK_STARTED_WAIT_DURATION", "10m")),  # type: ignore[arg-type]
         task_finished_wait_s=_duration_s(_env("TASK_FINISHED_WAIT_DURATION", "3h")),  # type: ignore[arg-type]
     )

@@ -72,6 +72,8 @@ def _app_spec(settings: Settings, component: str) -> ChildSpec:
         "TEMPORAL_ADDRESS": settings.effective_temporal_address,
         "NATS_URL": settings.effective_nats_url,
         "KEPTN_DATABASE_URL": settings.database_url,
+        # One worker: starting it with new code is the upgrade, so its build becomes current.
+        "KEPTN_WORKER_PROMOTE": "always",
         "PYTHONUNBUFFERED": "1",
     }
     stop_timeout = API_STOP_TIMEOUT_S if component == "api" else settings.worker_grace_s + 10

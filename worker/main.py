@@ -17,6 +17,7 @@ from temporalio.worker import Worker
 from activities.sequence import SequenceActivities
 from eventbus.consumer import DurableConsumer
 from eventbus.stream import CONTROL_PLANE_CONSUMER
+from keptn_temporal import versioning
 from keptn_temporal.settings import Settings
 from keptn_temporal.temporal_client import connect_client
 from keptn_temporal.versioning import build_id, deployment_config
@@ -25,6 +26,7 @@ from store.resources import ResourceRepository
 from worker.intake import EventIntake
 from worker.resources import WorkerResources
 from worker.routing import SequenceRouter
+from workflows.patches import activate_patch
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +75,11 @@ async def run_worker(
         activities=list(activities),
         graceful_shutdown_timeout=timedelta(seconds=settings.worker_grace_s),
         max_cached_workflows=settings.worker_cached_workflows,
-        deployment_config=deployment_config(),
+        deployment_config=deployment_config(settings.worker_versioning),
+        patch_activation_callback=activate_patch,
     )
     run_task = asyncio.create_task(worker.run(), name="temporal-worker")
+    promote_task = asyncio.create_task(_promote(client, settings), name="promote")
     stop_task = asyncio.create_task(stop.wait(), name="worker-stop")
     log.info(
         "worker (build %s) serving task queue %s on %s/%s",
@@ -85,6 +89,7 @@ async def run_worker(
         settings.temporal_namespace,
     )
     done, _ = await asyncio.wait({run_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+    promote_task.cancel()
     if run_task in done:
         stop_task.cancel()
         run_task.result()  # re-raises the worker's fatal error
@@ -93,6 +98,25 @@ async def run_worker(
     await worker.shutdown()
     await run_task
     log.info("worker stopped")
+
+
+async def _promote(client: Client, settings: Settings) -> None:
+    """Make this build the deployment's current version when the policy says so. `always` is for a single
+    worker (`up`): a restart with new code is the upgrade. `bootstrap` only activates a deployment that has
+    no current version yet (new workflows would wait forever otherwise). With several workers, routing is
+    the rollout's job (`keptn-temporal rollout`), never a replica's: replicas of two builds would flip it."""
+    policy = settings.worker_promote
+    if policy == "never" or not settings.worker_versioning:
+        return
+    try:
+        state = await versioning.wait_registered(client, build_id(), timeout_s=60)
+        if policy == "always" or state.current is None:
+            previous = await versioning.set_current(client, build_id())
+            if previous != build_id():
+                log.info("build %s is now current (was %s)", build_id(), previous or "none")
+    except Exception:
+        # Not fatal: the worker serves whatever is routed to it; the operator can still run `rollout`.
+        log.exception("could not make build %s current", build_id())
 
 
 async def _serve(settings: Settings) -> int:

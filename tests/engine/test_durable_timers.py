@@ -84,7 +84,10 @@ async def start_worker(stack: Stack) -> asyncio.subprocess.Process:
         "-m",
         "keptn_temporal.cli",
         "worker",
-        env=subprocess_env(stack.settings, KEPTN_WORKER_CACHED_WORKFLOWS="0"),
+        # The Java time-skipping server knows no Worker Deployments.
+        env=subprocess_env(
+            stack.settings, KEPTN_WORKER_CACHED_WORKFLOWS="0", KEPTN_WORKER_VERSIONING="false"
+        ),
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
