@@ -33,7 +33,8 @@ def venv_binary(name: str) -> Path:
     return path
 
 
-def temporal_spec(settings: Settings) -> ChildSpec:
+def temporal_argv(*, port: int, ui_port: int, db_file: Path, namespace: str) -> list[str]:
+    """`temporal server start-dev` with the Keptn search attributes (also used by deploy/local)."""
     argv = [
         str(venv_binary("temporal")),
         "server",
@@ -41,11 +42,11 @@ def temporal_spec(settings: Settings) -> ChildSpec:
         "--ip",
         "127.0.0.1",
         "--port",
-        str(settings.temporal_port),
+        str(port),
         "--ui-port",
-        str(settings.temporal_ui_port),
+        str(ui_port),
         "--db-filename",
-        str(settings.data_dir / "temporal.db"),
+        str(db_file),
         # WAL + synchronous=normal doubles dev-server throughput against the default pragmas
         # (notes/temporal.md §7) and still survives a process crash (not a power loss: fine for dev).
         "--sqlite-pragma",
@@ -53,7 +54,7 @@ def temporal_spec(settings: Settings) -> ChildSpec:
         "--sqlite-pragma",
         "synchronous=normal",
         "--namespace",
-        settings.temporal_namespace,
+        namespace,
         "--log-level",
         "warn",
         "--ui-disable-news-fetch",
@@ -61,22 +62,36 @@ def temporal_spec(settings: Settings) -> ChildSpec:
     # Re-passing the same attributes on a second start with the same db file is accepted (verified).
     for key in KEPTN_SEARCH_ATTRIBUTES:
         argv += ["--search-attribute", f"{key.name}=Keyword"]
+    return argv
+
+
+def temporal_spec(settings: Settings) -> ChildSpec:
+    argv = temporal_argv(
+        port=settings.temporal_port,
+        ui_port=settings.temporal_ui_port,
+        db_file=settings.data_dir / "temporal.db",
+        namespace=settings.temporal_namespace,
+    )
     return ChildSpec(name="temporal", argv=argv, stop_timeout_s=15.0, mute_when_stopping=True)
 
 
-def nats_spec(settings: Settings) -> ChildSpec:
-    argv = [
+def nats_argv(*, port: int, store_dir: Path) -> list[str]:
+    return [
         str(venv_binary("nats-server")),
         "-a",
         "127.0.0.1",
         "-p",
-        str(settings.nats_port),
+        str(port),
         "-n",
         "keptn-temporal",
         "-js",
         "-sd",
-        str(settings.data_dir / "nats"),
+        str(store_dir),
     ]
+
+
+def nats_spec(settings: Settings) -> ChildSpec:
+    argv = nats_argv(port=settings.nats_port, store_dir=settings.data_dir / "nats")
     return ChildSpec(name="nats", argv=argv, stop_timeout_s=15.0)
 
 
