@@ -105,7 +105,9 @@ async def test_missing_entities(projects: ProjectRepository, new_project: NewPro
         await projects.delete_project(unique_name("nope"))
 
 
-async def test_list_projects_pages_in_name_order(projects: ProjectRepository, new_project: NewProject) -> None:
+async def test_list_projects_pages_in_name_order(
+    projects: ProjectRepository, new_project: NewProject
+) -> None:
     # Keptn pages projects by name, which also keeps pages stable while others are being created.
     mine = [await new_project() for _ in range(3)]
     first, total = await projects.list_projects(0, 1000)
