@@ -244,6 +244,7 @@ class SequenceExecution(Base):
         Index("ix_sequence_executions_project_triggered_at", "project", "triggered_at"),
         Index("ix_sequence_executions_project_keptn_context", "project", "keptn_context"),
         Index("ix_sequence_executions_triggered_id", "triggered_id"),
+        Index("ix_sequence_executions_finished_at", "finished_at"),
     )
 
     workflow_id: Mapped[str] = mapped_column(primary_key=True)
@@ -259,6 +260,8 @@ class SequenceExecution(Base):
     version: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[datetime]
     payload: Mapped[str]  # JSON of the whole SequenceExecutionRecord
+    # Set by the write that made the state terminal (0003, expand-only: NULL in rows of older releases).
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class SequenceContext(Base):

@@ -168,6 +168,7 @@ class SequenceRepository:
             "version": record.version,
             "updated_at": record.updated_at,
             "payload": _record_json(record),
+            "finished_at": record.updated_at if record.state in TERMINAL_STATES else None,
         }
         table = SequenceExecution.__table__
         async with self.db.session(write=True) as session:

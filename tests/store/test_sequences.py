@@ -278,3 +278,27 @@ async def test_close_context(triggered: TriggeredEventRepository) -> None:
     assert await triggered.route(other["id"]) == ("wf", True)
     assert await triggered.purge_closed(datetime.now(UTC) + timedelta(seconds=1)) >= 2
     assert await triggered.route(dev["id"]) is None
+
+
+async def test_finished_at_is_set_by_the_write_that_ends_the_sequence(
+    sequences: SequenceRepository, database: Database
+) -> None:
+    from sqlalchemy import select
+
+    from store.schema import SequenceExecution
+
+    project, ctx = unique_name("p"), str(uuid.uuid4())
+    running = record(project, ctx, state="started", version=1)
+    await sequences.save(running)
+
+    async def finished_at() -> datetime | None:
+        async with database.session() as session:
+            table = SequenceExecution.__table__
+            query = select(table.c.finished_at).where(table.c.workflow_id == running.workflow_id)
+            return (await session.execute(query)).scalar_one()
+
+    assert await finished_at() is None
+    ended_at = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+    await sequences.save(dataclasses.replace(running, state="finished", version=2, updated_at=ended_at))
+    value = await finished_at()
+    assert value is not None and value.replace(tzinfo=UTC) == ended_at
