@@ -37,6 +37,9 @@ with workflow.unsafe.imports_passed_through():
         lane_id,
     )
 
+# Dormant in this release (workflows/patches.py): the previous release must replay our histories.
+SHOW_SCHEDULED_TASK = "show-scheduled-task"
+
 SOURCE = rules.SHIPYARD_CONTROLLER_SOURCE
 APPROVAL = rules.APPROVAL_TASK
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
@@ -120,6 +123,11 @@ class SequenceWorkflow:
         if self.aborted:
             return rules.STATE_ABORTED
         if task.triggered_after_s > 0:
+            if workflow.patched(SHOW_SCHEDULED_TASK):
+                # GET /sequence-execution names the task the sequence waits to trigger, instead of the
+                # previous one, for the whole `triggeredAfter` wait.
+                self.status.current_task, self.status.current_task_triggered_id = task.name, ""
+                await self._record()
             # A durable timer: it survives worker restarts and upgrades and fires at the same instant.
             try:
                 await workflow.wait_condition(

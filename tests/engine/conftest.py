@@ -30,6 +30,7 @@ from tests.fixtures.servers import run_nats_server
 from worker.intake import EventIntake
 from worker.resources import WorkerResources
 from worker.routing import SequenceRouter
+from workflows.patches import activate_patch
 
 
 class FixedTemporal:
@@ -92,6 +93,8 @@ async def stack(
             task_queue=settings.task_queue,
             workflows=workflows.ALL_WORKFLOWS,
             activities=[*ALL_ACTIVITIES, *engine.all()],
+            # As the real worker: patches stay dormant unless workflows/patches.py activates them.
+            patch_activation_callback=activate_patch,
         )
         app = create_app(settings)
         app.state.temporal = FixedTemporal(client)
