@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: up test lint format migrate clean clean-data
+.PHONY: up test drill lint format migrate clean clean-data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test: $(STAMP)
 	$(BIN)/pytest
 	$(BIN)/ruff check .
 
+## drill: rolling upgrade and downgrade of every process under load; writes .drill/report.json, fails on any loss
+drill: $(STAMP)
+	$(BIN)/python -m deploy.drill
+
 ## lint: ruff lint and format check
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -39,6 +43,10 @@ format: $(STAMP)
 migrate: $(STAMP)
 	$(BIN)/keptn-temporal migrate
 
+## histories: record this tree's workflow histories into tests/replay/histories/<build id> (each release; docs/releasing.md)
+histories: $(STAMP)
+	$(BIN)/python -m tests.replay.record $(RECORD_ARGS)
+
 ## clean: remove the venv and caches (keeps .data, the stack's state)
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
@@ -46,4 +54,4 @@ clean:
 
 ## clean-data: forget all state of `make up` (workflows, events, projects, API token)
 clean-data:
-	rm -rf .data
+	rm -rf .data .drill
