@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: up test drill lint format migrate clean clean-data
+.PHONY: up test drill histories lint format migrate clean clean-data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
