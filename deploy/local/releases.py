@@ -81,17 +81,12 @@ def install(repo: Path, revision: str, into: Path, label: str) -> Release:
             subprocess.run(["tar", "-x", "-C", str(src)], check=True, stdin=archive)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         # Non-editable: the venv must not depend on the source tree staying where it is.
-        subprocess.run(
-            [
-                str(venv / "bin/python"),
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                str(src),
-            ],
-            check=True,
-        )
+        with (home / "pip.log").open("wb") as pip_log:
+            subprocess.run(
+                [str(venv / "bin/python"), "-m", "pip", "install", "--disable-pip-version-check", str(src)],
+                check=True,
+                stdout=pip_log,
+                stderr=subprocess.STDOUT,
+            )
         marker.write_text(commit + "\n")
     return Release(label, commit, venv, _build_id(venv / "bin/python"))
