@@ -8,6 +8,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -31,6 +32,11 @@ from workflows.patches import activate_patch
 log = logging.getLogger(__name__)
 
 CONNECT_RETRY_S = 2.0
+# A workflow task goes first to the worker that ran the workflow last (its sticky queue). If that worker was
+# killed, the server usually notices at once, but not always: then the task waits this long before any
+# worker may take it. Temporal's default of 10 s showed up as 10 s late timers after a kill -9 (tests/ha);
+# a busy-but-alive worker that misses this only costs another worker a replay of the history.
+STICKY_SCHEDULE_TO_START = timedelta(seconds=3)
 FORCE_AFTER_S = 1.0
 
 
@@ -75,6 +81,7 @@ async def run_worker(
         activities=list(activities),
         graceful_shutdown_timeout=timedelta(seconds=settings.worker_grace_s),
         max_cached_workflows=settings.worker_cached_workflows,
+        sticky_queue_schedule_to_start_timeout=STICKY_SCHEDULE_TO_START,
         deployment_config=deployment_config(settings.worker_versioning),
         patch_activation_callback=activate_patch,
     )
@@ -119,6 +126,36 @@ async def _promote(client: Client, settings: Settings) -> None:
         log.exception("could not make build %s current", build_id())
 
 
+@dataclass
+class Engine:
+    """What a worker process runs besides the Temporal worker's registrations: the sequence activities, the
+    router that starts sequences and delivers task events, and the intake feeding it from the KEPTN stream."""
+
+    activities: SequenceActivities
+    router: SequenceRouter
+    intake: DurableConsumer
+
+
+def wire_engine(settings: Settings, resources: WorkerResources, client: Client) -> Engine:
+    sequence_activities = SequenceActivities(
+        resources.db, resources.publisher, resources.events, client, settings.task_queue
+    )
+    router = SequenceRouter(
+        settings,
+        client,
+        ResourceRepository(resources.db),
+        sequence_activities.sequences,
+        sequence_activities.triggered,
+    )
+    intake = DurableConsumer(
+        resources.js,
+        stream=settings.stream_name,
+        durable=CONTROL_PLANE_CONSUMER,
+        handler=EventIntake(resources.events, ProjectRepository(resources.db), router),
+    )
+    return Engine(sequence_activities, router, intake)
+
+
 async def _serve(settings: Settings) -> int:
     import activities
     import workflows
@@ -147,31 +184,16 @@ async def _serve(settings: Settings) -> int:
         client = await _connect_until_stopped(settings, stop)
         if client is None:
             return 0
-        engine = SequenceActivities(
-            resources.db, resources.publisher, resources.events, client, settings.task_queue
-        )
-        router = SequenceRouter(
-            settings,
-            client,
-            ResourceRepository(resources.db),
-            engine.sequences,
-            engine.triggered,
-        )
-        intake = DurableConsumer(
-            resources.js,
-            stream=settings.stream_name,
-            durable=CONTROL_PLANE_CONSUMER,
-            handler=EventIntake(resources.events, ProjectRepository(resources.db), router),
-        )
+        engine = wire_engine(settings, resources, client)
         # Both stop on the same signal: the consumer finishes the batch in hand and acks it, the Temporal
         # worker lets in-flight activities finish; only then are NATS drained and the database closed.
         async with asyncio.TaskGroup() as group:
-            group.create_task(intake.run(stop), name="event-intake")
+            group.create_task(engine.intake.run(stop), name="event-intake")
             group.create_task(
                 run_worker(
                     settings,
                     workflows=workflows.ALL_WORKFLOWS,
-                    activities=[*activities.ALL_ACTIVITIES, *engine.all()],
+                    activities=[*activities.ALL_ACTIVITIES, *engine.activities.all()],
                     stop=stop,
                     client=client,
                 ),

@@ -17,19 +17,14 @@ from temporalio.worker import Worker
 
 import workflows
 from activities import ALL_ACTIVITIES
-from activities.sequence import SequenceActivities
 from api.app import create_app
 from eventbus.connection import connect
-from eventbus.consumer import DurableConsumer
-from eventbus.stream import CONTROL_PLANE_CONSUMER, ensure_consumer, ensure_stream
+from eventbus.stream import ensure_consumer, ensure_stream
 from keptn_temporal.settings import Settings
-from store.projects import ProjectRepository
-from store.resources import ResourceRepository
 from tests.engine.harness import TOKEN, Stack
 from tests.fixtures.servers import run_nats_server
-from worker.intake import EventIntake
+from worker.main import wire_engine
 from worker.resources import WorkerResources
-from worker.routing import SequenceRouter
 from workflows.patches import activate_patch
 
 
@@ -75,37 +70,26 @@ async def stack(
         await ensure_consumer(js, settings)
         resources = await WorkerResources.open(settings)
         client = temporal_env.client
-        engine = SequenceActivities(
-            resources.db, resources.publisher, resources.events, client, settings.task_queue
-        )
-        router = SequenceRouter(
-            settings, client, ResourceRepository(resources.db), engine.sequences, engine.triggered
-        )
-        intake = DurableConsumer(
-            resources.js,
-            stream=settings.stream_name,
-            durable=CONTROL_PLANE_CONSUMER,
-            handler=EventIntake(resources.events, ProjectRepository(resources.db), router),
-        )
+        engine = wire_engine(settings, resources, client)
         stop = asyncio.Event()
         worker = Worker(
             client,
             task_queue=settings.task_queue,
             workflows=workflows.ALL_WORKFLOWS,
-            activities=[*ALL_ACTIVITIES, *engine.all()],
+            activities=[*ALL_ACTIVITIES, *engine.activities.all()],
             # As the real worker: patches stay dormant unless workflows/patches.py activates them.
             patch_activation_callback=activate_patch,
         )
         app = create_app(settings)
         app.state.temporal = FixedTemporal(client)
         async with worker, app.router.lifespan_context(app):
-            intake_task = asyncio.create_task(intake.run(stop))
+            intake_task = asyncio.create_task(engine.intake.run(stop))
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(
                 transport=transport, base_url="http://keptn.test", headers={"x-token": TOKEN}, timeout=30
             ) as api:
                 s = Stack(api=api, settings=settings, nc=nc, temporal=client)
-                s.router = router  # type: ignore[attr-defined]
+                s.router = engine.router  # type: ignore[attr-defined]
                 yield s
             stop.set()
             await intake_task

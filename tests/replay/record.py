@@ -45,17 +45,13 @@ from temporalio.testing import WorkflowEnvironment
 
 import activities
 import workflows
-from activities.sequence import SequenceActivities
 from api.app import create_app
 from eventbus.connection import connect
-from eventbus.consumer import DurableConsumer
-from eventbus.stream import CONTROL_PLANE_CONSUMER, ensure_consumer, ensure_stream
+from eventbus.stream import ensure_consumer, ensure_stream
 from keptn_temporal import versioning
 from keptn_temporal.replay import fetch_histories, file_name
 from keptn_temporal.search_attributes import KEPTN_PROJECT, KEPTN_SEARCH_ATTRIBUTES
 from store.migrate import run_migrations
-from store.projects import ProjectRepository
-from store.resources import ResourceRepository
 from tests.engine.conftest import FixedTemporal, engine_settings
 from tests.engine.harness import TOKEN, Reply, Stack, replying
 from tests.engine.support import (
@@ -69,8 +65,7 @@ from tests.engine.support import (
 )
 from tests.fixtures.servers import run_nats_server, venv_binary
 from tests.replay import HISTORIES, MANIFEST, status, workflow_names, workflow_type
-from worker.intake import EventIntake
-from worker.main import run_worker
+from worker.main import run_worker, wire_engine
 from worker.resources import WorkerResources
 from worker.routing import SequenceRouter
 from workflows.health import ping_control_plane
@@ -188,29 +183,18 @@ async def recording_stack(tmp: Path) -> AsyncIterator[Driver]:
             await ensure_stream(nc.jetstream(), settings)
             await ensure_consumer(nc.jetstream(), settings)
             resources = await WorkerResources.open(settings)
-            engine = SequenceActivities(
-                resources.db, resources.publisher, resources.events, client, settings.task_queue
-            )
-            router = SequenceRouter(
-                settings, client, ResourceRepository(resources.db), engine.sequences, engine.triggered
-            )
-            intake = DurableConsumer(
-                resources.js,
-                stream=settings.stream_name,
-                durable=CONTROL_PLANE_CONSUMER,
-                handler=EventIntake(resources.events, ProjectRepository(resources.db), router),
-            )
+            engine = wire_engine(settings, resources, client)
             stop = asyncio.Event()
             worker = asyncio.create_task(
                 run_worker(
                     settings,
                     workflows=workflows.ALL_WORKFLOWS,
-                    activities=[*activities.ALL_ACTIVITIES, *engine.all()],
+                    activities=[*activities.ALL_ACTIVITIES, *engine.activities.all()],
                     stop=stop,
                     client=client,
                 )
             )
-            intake_task = asyncio.create_task(intake.run(stop))
+            intake_task = asyncio.create_task(engine.intake.run(stop))
             app = create_app(settings)
             app.state.temporal = FixedTemporal(client)
             try:
@@ -224,7 +208,7 @@ async def recording_stack(tmp: Path) -> AsyncIterator[Driver]:
                         timeout=30,
                     ) as api,
                 ):
-                    yield Driver(Stack(api=api, settings=settings, nc=nc, temporal=client), router)
+                    yield Driver(Stack(api=api, settings=settings, nc=nc, temporal=client), engine.router)
             finally:
                 stop.set()
                 await asyncio.gather(worker, intake_task)
