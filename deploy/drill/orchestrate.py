@@ -111,13 +111,7 @@ async def run_drill(
     after_s: float,
     finish_timeout_s: float,
 ) -> dict[str, Any]:
-    await stack.start_infra()
-    await stack.migrate(old)
-    for role in WORKER_ROLES:
-        await stack.start(role, old)
-    await stack.rollout(old, wait_drained=False)
-    for role in API_ROLES:
-        await stack.start(role, old)
+    await stack.start_all(old)
 
     workload = Workload(
         gateway_url=stack.gateway_url,

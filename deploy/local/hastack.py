@@ -219,6 +219,16 @@ class HAStack:
         )
         return process
 
+    async def start_all(self, release: Release) -> None:
+        """Bring the whole stack up on one release: infrastructure, schema, workers, routing, API replicas."""
+        await self.start_infra()
+        await self.migrate(release)
+        for role in WORKER_ROLES:
+            await self.start(role, release)
+        await self.rollout(release, wait_drained=False)
+        for role in API_ROLES:
+            await self.start(role, release)
+
     async def stop(self, role: str, *, kill: bool = False) -> int | None:
         process = self.roles.pop(role)
         started = time.monotonic()
