@@ -15,9 +15,11 @@ import asyncio
 import os
 import subprocess
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TypeVar
 
 import temporalio.api.workflowservice.v1 as wsv1
 from temporalio.api.enums.v1 import VersionDrainageStatus, WorkerDeploymentVersionStatus
@@ -28,6 +30,7 @@ from temporalio.worker import WorkerDeploymentConfig
 
 # Temporal's canonical version string is "<deployment>.<build>", so the deployment name must not contain a dot.
 DEFAULT_DEPLOYMENT_NAME = "keptn-control-plane"
+T = TypeVar("T")
 _REVISION_FILE = Path(__file__).with_name("REVISION")  # `git archive` writes the commit here (export-subst)
 
 
@@ -134,13 +137,25 @@ def _drainage_name(value: int) -> str:
     return "" if name == "unspecified" else name
 
 
+async def _rate_limited(call: Callable[[], Awaitable[T]], attempts: int = 10) -> T:
+    """The server limits the requests per Worker Deployment ("too many requests issued to Worker
+    Deployment"): a rollout polling while a worker promotes itself can hit it. Back off and try again."""
+    for attempt in range(attempts):
+        try:
+            return await call()
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.RESOURCE_EXHAUSTED or attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 async def describe(client: Client, name: str | None = None) -> DeploymentState | None:
     """The deployment's routing and versions; None while no versioned worker of it ever polled."""
     name = name or deployment_name()
+    request = wsv1.DescribeWorkerDeploymentRequest(namespace=client.namespace, deployment_name=name)
     try:
-        resp = await client.workflow_service.describe_worker_deployment(
-            wsv1.DescribeWorkerDeploymentRequest(namespace=client.namespace, deployment_name=name)
-        )
+        resp = await _rate_limited(lambda: client.workflow_service.describe_worker_deployment(request))
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             return None
@@ -181,15 +196,14 @@ async def set_current(
     state = await wait_registered(client, build, timeout_s, name)
     if state.current == build:
         return build
-    resp = await client.workflow_service.set_worker_deployment_current_version(
-        wsv1.SetWorkerDeploymentCurrentVersionRequest(
-            namespace=client.namespace,
-            deployment_name=name,
-            build_id=build,
-            conflict_token=state.conflict_token,
-            identity="keptn-temporal-rollout",
-        )
+    request = wsv1.SetWorkerDeploymentCurrentVersionRequest(
+        namespace=client.namespace,
+        deployment_name=name,
+        build_id=build,
+        conflict_token=state.conflict_token,
+        identity="keptn-temporal-rollout",
     )
+    resp = await _rate_limited(lambda: client.workflow_service.set_worker_deployment_current_version(request))
     return resp.previous_deployment_version.build_id or None
 
 
