@@ -141,11 +141,19 @@ async def run_drill(
 
     stops = [asdict(e) for e in stack.events if e.action != "start"]
     unclean = [e for e in stops if e["exit_code"] != 0]
+    due_at = getattr(workload, "long_timer_due_at", None)
     long_timer = {
         "keptn_context": long_context,
         "fire_at_before_flips": timer_before,
         "fire_at_after_flips": timer_after,
         "unchanged": timer_before is not None and timer_before == timer_after,
+        # Temporal's timer against what the events say (previous task .finished + triggeredAfter): the
+        # workflow starts the timer when it receives that .finished, a moment after the event's time.
+        "seconds_after_previous_task_plus_15m": (
+            round((datetime.fromisoformat(timer_after) - due_at.replace(tzinfo=None)).total_seconds(), 3)
+            if timer_after and due_at
+            else None
+        ),
     }
     checks = {
         "load": bool(load.get("ok")),
