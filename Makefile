@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: up test drill histories lint format migrate clean clean-data
+.PHONY: up test drill ha histories lint format migrate clean clean-data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ test: $(STAMP)
 ## drill: rolling upgrade and downgrade of every process under load; writes .drill/report.json, fails on any loss
 drill: $(STAMP)
 	$(BIN)/python -m deploy.drill
+
+## ha: the local HA stack (nginx, 2 API replicas, 2 workers, PostgreSQL) on this checkout; ARGS="--release REV --upgrade-to HEAD"
+ha: $(STAMP)
+	$(BIN)/python -m deploy.local $(ARGS)
 
 ## lint: ruff lint and format check
 lint: $(STAMP)
