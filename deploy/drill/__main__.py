@@ -20,7 +20,7 @@ from typing import Any
 
 from deploy.drill.orchestrate import run_drill
 from deploy.local import releases
-from deploy.local.hastack import HAStack, create_database
+from deploy.local.hastack import HAStack, scratch_database
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -98,20 +98,20 @@ async def _main(args: argparse.Namespace) -> int:
         raise SystemExit(f"--from and --to are the same build ({old.build_id})")
     print(f"drill: previous {old.build_id}, candidate {new.build_id}", flush=True)
     run_dir = args.workdir / f"run-{time.strftime('%Y%m%d-%H%M%S')}"
-    database_url = await create_database(args.postgres, f"keptn_drill_{os.getpid()}")
-    stack = HAStack(workdir=run_dir, database_url=database_url)
-    try:
-        report = await run_drill(
-            stack,
-            old,
-            new,
-            steady_s=args.steady,
-            between_s=args.between,
-            after_s=args.after,
-            finish_timeout_s=args.finish_timeout,
-        )
-    finally:
-        await stack.close()
+    async with scratch_database(args.postgres, f"keptn_drill_{os.getpid()}") as database_url:
+        stack = HAStack(workdir=run_dir, database_url=database_url)
+        try:
+            report = await run_drill(
+                stack,
+                old,
+                new,
+                steady_s=args.steady,
+                between_s=args.between,
+                after_s=args.after,
+                finish_timeout_s=args.finish_timeout,
+            )
+        finally:
+            await stack.close()
     report["logs"] = str(run_dir / "logs")
     for path in (run_dir / "report.json", args.workdir / "report.json"):
         path.write_text(json.dumps(report, indent=2, default=str))

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from deploy.local import releases
-from deploy.local.hastack import API_ROLES, WORKER_ROLES, HAStack, create_database
+from deploy.local.hastack import API_ROLES, WORKER_ROLES, HAStack, scratch_database
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -44,29 +44,28 @@ async def _upgrade(stack: HAStack, target: releases.Release) -> None:
 async def _main(args: argparse.Namespace) -> None:
     first = _release(args.release, "first")
     second = _release(args.upgrade_to, "second") if args.upgrade_to else None
-    database_url = await create_database(args.postgres, f"keptn_ha_{os.getpid()}")
-    stack = HAStack(
-        workdir=REPO / ".drill" / f"ha-{time.strftime('%Y%m%d-%H%M%S')}", database_url=database_url
-    )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        await stack.start_all(first)
-        print(
-            f"gateway {stack.gateway_url}  token {stack.token}\n"
-            f"build {first.build_id}; logs in {stack.workdir / 'logs'}; Ctrl-C stops",
-            flush=True,
-        )
-        if second is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), args.after)
-            if not stop.is_set():
-                await _upgrade(stack, second)
-        await stop.wait()
-    finally:
-        await stack.close()
+    async with scratch_database(args.postgres, f"keptn_ha_{os.getpid()}") as database_url:
+        workdir = REPO / ".drill" / f"ha-{time.strftime('%Y%m%d-%H%M%S')}"
+        stack = HAStack(workdir=workdir, database_url=database_url)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            await stack.start_all(first)
+            print(
+                f"gateway {stack.gateway_url}  token {stack.token}\n"
+                f"build {first.build_id}; logs in {stack.workdir / 'logs'}; Ctrl-C stops",
+                flush=True,
+            )
+            if second is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), args.after)
+                if not stop.is_set():
+                    await _upgrade(stack, second)
+            await stop.wait()
+        finally:
+            await stack.close()
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ import secrets
 import signal
 import socket
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -310,16 +311,25 @@ class HAStack:
         self.infra.clear()
 
 
-async def create_database(server_url: str, name: str) -> str:
-    """A fresh, empty PostgreSQL database on `server_url` (asyncpg DSN of any existing database); returns
-    its SQLAlchemy URL."""
+async def _admin(server_url: str, *statements: str) -> None:
     import asyncpg
 
     conn = await asyncpg.connect(server_url, timeout=5)
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        for statement in statements:
+            await conn.execute(statement)
     finally:
         await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(server_url: str, name: str) -> AsyncIterator[str]:
+    """A fresh, empty PostgreSQL database on `server_url` (asyncpg DSN of any existing database) for the
+    duration of the block; yields its SQLAlchemy URL and drops it afterwards (the run's logs and report stay)."""
+    drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+    await _admin(server_url, drop, f'CREATE DATABASE "{name}"')
     base = server_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-    return f"{base}/{name}"
+    try:
+        yield f"{base}/{name}"
+    finally:
+        await _admin(server_url, drop)

@@ -12,6 +12,7 @@ once, every task triggered once, every sequence ended as expected.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import uuid
@@ -23,7 +24,7 @@ import pytest
 import pytest_asyncio
 
 from deploy.drill.workload import Timings, Workload
-from deploy.local.hastack import HAStack, create_database
+from deploy.local.hastack import HAStack, scratch_database
 from deploy.local.releases import Release
 from tests.fixtures.databases import DEFAULT_POSTGRES_URL
 
@@ -35,19 +36,20 @@ TIMINGS = Timings(delivery_interval_s=(2.0, 3.0), answer_delay_s=(1.0, 3.0), sho
 @pytest_asyncio.fixture(loop_scope="session")
 async def ha_stack(tmp_path: Path) -> AsyncIterator[tuple[HAStack, Release]]:
     server = os.environ.get("KEPTN_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
-    try:
-        database_url = await create_database(server, f"keptn_kill9_{uuid.uuid4().hex[:8]}")
-    except OSError as exc:  # no PostgreSQL: the HA stack is PostgreSQL-only
-        if os.environ.get("KEPTN_TEST_REQUIRE_POSTGRES"):
-            raise
-        pytest.skip(f"PostgreSQL not reachable: {exc}")
-    stack = HAStack(workdir=tmp_path / "ha", database_url=database_url)
-    release = Release.current()
-    try:
+    async with contextlib.AsyncExitStack() as cleanup:
+        try:
+            database_url = await cleanup.enter_async_context(
+                scratch_database(server, f"keptn_kill9_{uuid.uuid4().hex[:8]}")
+            )
+        except OSError as exc:  # no PostgreSQL: the HA stack is PostgreSQL-only
+            if os.environ.get("KEPTN_TEST_REQUIRE_POSTGRES"):
+                raise
+            pytest.skip(f"PostgreSQL not reachable: {exc}")
+        stack = HAStack(workdir=tmp_path / "ha", database_url=database_url)
+        cleanup.push_async_callback(stack.close)
+        release = Release.current()
         await stack.start_all(release)
         yield stack, release
-    finally:
-        await stack.close()
 
 
 async def test_kill9_of_worker_api_replica_and_executor_mid_task_loses_nothing(
