@@ -21,6 +21,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from keptn_temporal.settings import Settings, load_settings
@@ -100,14 +101,20 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("api", help="run one API replica").set_defaults(func=_cmd_api)
     sub.add_parser("worker", help="run one Temporal worker").set_defaults(func=_cmd_worker)
     rollout = sub.add_parser("rollout", help="move the current worker version forward or back")
-    from keptn_temporal import rollout as rollout_module
-
-    rollout_module.add_arguments(rollout)
+    target = rollout.add_mutually_exclusive_group(required=True)
+    target.add_argument("--to", metavar="BUILD_ID", help="make this build the current version")
+    target.add_argument("--status", action="store_true", help="print the deployment's versions")
+    rollout.add_argument(
+        "--wait-drained", action="store_true", help="wait until the previous build is drained"
+    )
+    rollout.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds to wait for workers / drainage"
+    )
     rollout.set_defaults(func=_cmd_rollout)
     replay = sub.add_parser("replay", help="replay histories (files or a visibility query) on this build")
-    from keptn_temporal import replay as replay_module
-
-    replay_module.add_arguments(replay)
+    replay.add_argument("files", nargs="*", type=Path, help="history JSON files")
+    replay.add_argument("--query", help="a visibility query selecting workflows to replay")
+    replay.add_argument("--export", type=Path, metavar="DIR", help="write the query's histories to DIR")
     replay.set_defaults(func=_cmd_replay)
     sub.add_parser("temporal", help="run only the embedded Temporal dev server").set_defaults(
         func=_cmd_server("temporal")

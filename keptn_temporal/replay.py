@@ -25,12 +25,6 @@ from keptn_temporal.settings import Settings
 from keptn_temporal.temporal_client import connect_client
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("files", nargs="*", type=Path, help="history JSON files")
-    parser.add_argument("--query", help="a visibility query selecting workflows to replay")
-    parser.add_argument("--export", type=Path, metavar="DIR", help="write the query's histories to DIR")
-
-
 def load_history(path: Path) -> WorkflowHistory:
     return WorkflowHistory.from_json(path.stem, path.read_text())
 

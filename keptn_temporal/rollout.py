@@ -22,16 +22,6 @@ from keptn_temporal.settings import Settings
 from keptn_temporal.temporal_client import connect_client
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--to", metavar="BUILD_ID", help="make this build the current version")
-    group.add_argument("--status", action="store_true", help="print the deployment's versions")
-    parser.add_argument(
-        "--wait-drained", action="store_true", help="wait until the previous build is drained"
-    )
-    parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for workers / drainage")
-
-
 async def rollout(settings: Settings, args: argparse.Namespace) -> dict[str, object]:
     client = await connect_client(settings, identity="keptn-temporal-rollout")
     if args.status:
