@@ -19,9 +19,12 @@ BEAT_INTERVAL_S = 1.0
 @contextlib.asynccontextmanager
 async def heartbeating(interval_s: float = BEAT_INTERVAL_S) -> AsyncIterator[None]:
     async def beat() -> None:
+        # Sleep first: most activities end within a beat, and a heartbeat the moment an activity starts
+        # would be one more server call per event on the hot path for nothing (the heartbeat timeout
+        # counts from the start).
         while True:
-            activity.heartbeat()
             await asyncio.sleep(interval_s)
+            activity.heartbeat()
 
     task = asyncio.create_task(beat(), name=f"heartbeat-{activity.info().activity_type}")
     try:
