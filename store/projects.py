@@ -193,55 +193,40 @@ class ProjectRepository:
         `deployed_image` (optional addition) also sets the service's `deployedImage`.
         """
         try:
-            await self._record_service_event(
-                project, stage, service, event_type, event_id, keptn_context, time, deployed_image
-            )
+            async with self.db.session(write=True) as session:
+                # INSERT ... SELECT FROM services: inserts nothing for an unknown service (no FK error), and the
+                # upsert makes concurrent writers of the same type last-writer-wins instead of failing.
+                source = select(
+                    Service.project,
+                    Service.stage,
+                    Service.name,
+                    literal(event_type),
+                    literal(event_id),
+                    literal(keptn_context),
+                    literal(time),
+                ).where(Service.project == project, Service.stage == stage, Service.name == service)
+                ins = upsert_insert(session, ServiceLastEvent).from_select(
+                    ["project", "stage", "service", "event_type", "event_id", "keptn_context", "time"], source
+                )
+                ins = ins.on_conflict_do_update(
+                    index_elements=["project", "stage", "service", "event_type"],
+                    set_={
+                        "event_id": ins.excluded.event_id,
+                        "keptn_context": ins.excluded.keptn_context,
+                        "time": ins.excluded.time,
+                    },
+                )
+                await session.execute(ins)
+                if deployed_image is not None:
+                    await session.execute(
+                        update(Service)
+                        .where(Service.project == project, Service.stage == stage, Service.name == service)
+                        .values(deployed_image=deployed_image)
+                    )
         except IntegrityError:
             # The service was deleted between our SELECT and INSERT (PostgreSQL READ COMMITTED): ignore it
             # like any other unknown service.
             log.debug("service %s/%s/%s vanished while recording %s", project, stage, service, event_type)
-
-    async def _record_service_event(
-        self,
-        project: str,
-        stage: str,
-        service: str,
-        event_type: str,
-        event_id: str,
-        keptn_context: str,
-        time: str,
-        deployed_image: str | None,
-    ) -> None:
-        async with self.db.session(write=True) as session:
-            # INSERT ... SELECT FROM services: inserts nothing for an unknown service (no FK error), and the
-            # upsert makes concurrent writers of the same type last-writer-wins instead of failing.
-            source = select(
-                Service.project,
-                Service.stage,
-                Service.name,
-                literal(event_type),
-                literal(event_id),
-                literal(keptn_context),
-                literal(time),
-            ).where(Service.project == project, Service.stage == stage, Service.name == service)
-            ins = upsert_insert(session, ServiceLastEvent).from_select(
-                ["project", "stage", "service", "event_type", "event_id", "keptn_context", "time"], source
-            )
-            ins = ins.on_conflict_do_update(
-                index_elements=["project", "stage", "service", "event_type"],
-                set_={
-                    "event_id": ins.excluded.event_id,
-                    "keptn_context": ins.excluded.keptn_context,
-                    "time": ins.excluded.time,
-                },
-            )
-            await session.execute(ins)
-            if deployed_image is not None:
-                await session.execute(
-                    update(Service)
-                    .where(Service.project == project, Service.stage == stage, Service.name == service)
-                    .values(deployed_image=deployed_image)
-                )
 
     # --- helpers -------------------------------------------------------------------------------------------
 
