@@ -175,14 +175,15 @@ class HAStack:
 
     async def run_cli(self, release: Release, *args: str, timeout_s: float = 600) -> str:
         """Run `keptn-temporal <args>` of a release to completion; returns its stdout."""
-        proc = await asyncio.create_subprocess_exec(
-            str(release.cli),
-            *args,
-            env={**clean_environ(), **self.env(release)},
-            stdout=asyncio.subprocess.PIPE,
-            stderr=self._log(f"cli-{args[0]}"),
-        )
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout_s)
+        with self._log(f"cli-{args[0]}") as errors:
+            proc = await asyncio.create_subprocess_exec(
+                str(release.cli),
+                *args,
+                env={**clean_environ(), **self.env(release)},
+                stdout=asyncio.subprocess.PIPE,
+                stderr=errors,
+            )
+            out, _ = await asyncio.wait_for(proc.communicate(), timeout_s)
         if proc.returncode != 0:
             raise RuntimeError(f"{release.label}: keptn-temporal {' '.join(args)} exited {proc.returncode}")
         return out.decode()
@@ -238,6 +239,7 @@ class HAStack:
             code: int | None = await process.child.wait()
         else:
             code = await process.child.stop()
+        process.log_file.close()
         self.events.append(
             ProcessEvent(
                 role,
